@@ -1,0 +1,182 @@
+"""Composition root: builds the store, the stages and the channels, and mounts the routes.
+
+Collaborators are attached to the aiohttp application under typed ``AppKey``s and
+passed explicitly; nothing is looked up from a global.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from bots.base import Sender
+from bots.webchat import WebchatHub, WebchatRoutes, WebchatSender
+from caseline.identity import contact_id
+from caseline.outbox import OutboxWorker
+from caseline.pipeline import Clock, Pipeline, Stages, utcnow
+from caseline.ports import CaseGateway
+from caseline.settings import Settings
+from caseline.store.base import ConversationStore, StoreUnavailable
+from caseline.store.factory import open_store
+from casework.gateway import MemoryCaseGateway
+from flows.engine import FlowEngine
+from nlu.embedded import EmbeddedNlu
+from safeguarding.respond import SafetyResponder
+from safeguarding.screen import RiskScreen
+
+log = logging.getLogger("caseline.app")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: ConversationStore
+    pipeline: Pipeline
+    outbox: OutboxWorker
+    hub: WebchatHub
+    senders: dict[str, Sender] = field(default_factory=dict)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+SERVICES = web.AppKey("services", Services)
+
+
+def load_stages(settings: Settings) -> Stages:
+    """Load content and models; slow parts (NLU training) run once and are cached on disk."""
+    return Stages(
+        screen=RiskScreen.load(),
+        responder=SafetyResponder.load(),
+        nlu=EmbeddedNlu.load(cache_dir=settings.data_dir / "nlu-cache"),
+        flows=FlowEngine.load(),
+    )
+
+
+async def build_services(
+    settings: Settings,
+    *,
+    store: ConversationStore | None = None,
+    stages: Stages | None = None,
+    cases: CaseGateway | None = None,
+    clock: Clock = utcnow,
+) -> Services:
+    store = store or open_store(settings)
+    await store.open()
+    stages = stages or await asyncio.to_thread(load_stages, settings)
+    hub = WebchatHub()
+    outbox_ref: list[OutboxWorker] = []
+    pipeline = Pipeline(
+        store,
+        stages,
+        cases or MemoryCaseGateway(),
+        lease_seconds=settings.lease_seconds,
+        safety_mode_turns=settings.safety_mode_turns,
+        default_country=settings.default_country,
+        clock=clock,
+        on_committed=lambda: outbox_ref[0].kick() if outbox_ref else None,
+    )
+    senders: dict[str, Sender] = {
+        "webchat": WebchatSender(hub, lambda uid: contact_id(settings.secret_key, "webchat", uid)),
+    }
+    outbox = OutboxWorker(store, senders, pipeline.owner, lease_seconds=settings.lease_seconds, clock=clock)
+    outbox_ref.append(outbox)
+    return Services(settings, store, pipeline, outbox, hub, senders)
+
+
+async def _recovery_loop(services: Services, every: float = 2.0) -> None:
+    """Pick up messages a crashed process accepted but never processed."""
+    while True:
+        try:
+            await services.pipeline.recover()
+        except StoreUnavailable:
+            log.warning("store unavailable during recovery")
+        except Exception:
+            log.exception("recovery pass failed")
+        await asyncio.sleep(every)
+
+
+def _json_error(status: int, reason: str) -> web.Response:
+    return web.json_response({"error": reason}, status=status)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error leaves as JSON with a reason; nothing internal leaks into it."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        return _json_error(exc.status, exc.reason if exc.text is None else exc.text.split(": ", 1)[-1])
+    except StoreUnavailable:
+        return _json_error(503, "storage is unavailable, retry later")
+    except TimeoutError:
+        return _json_error(503, "timed out, retry later")
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return _json_error(500, "internal error")
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
+        " connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    )
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    return response
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    ok = await request.app[SERVICES].store.ping()
+    return web.json_response({"status": "ready" if ok else "store unreachable"}, status=200 if ok else 503)
+
+
+def create_app(services: Services, *, background: bool = True) -> web.Application:
+    app = web.Application(
+        client_max_size=services.settings.max_body_bytes,
+        middlewares=[security_headers, error_middleware],
+    )
+    app[SERVICES] = services
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    WebchatRoutes(services.pipeline, services.store, services.hub, services.settings.secret_key).register(app)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        if background:
+            services.tasks.append(asyncio.create_task(services.outbox.run_forever()))
+            services.tasks.append(asyncio.create_task(_recovery_loop(services)))
+        yield
+        for task in services.tasks:
+            task.cancel()
+        for task in services.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await services.store.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app
+
+
+def describe(services: Services) -> dict[str, Any]:
+    """What is switched on, for the start-up banner (no secrets)."""
+    return json.loads(json.dumps({
+        "store": "mongodb" if services.settings.uses_mongo else f"sqlite:{services.settings.sqlite_path}",
+        "channels": sorted(services.senders),
+    }))

@@ -1,0 +1,99 @@
+"""Delivers queued replies through each channel's sender, with leases, backoff and jitter.
+
+A reply is claimed under a lease, sent, then marked; if the process dies in between,
+the lease lapses and another process sends it. Only the head of each contact's
+queue is claimed, so replies reach a contact in the order they were decided.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Mapping
+from datetime import timedelta
+
+from bots.base import Sender, SendResult
+from caseline.pipeline import Clock, utcnow
+from caseline.store.base import ConversationStore, OutboxItem
+
+log = logging.getLogger("caseline.outbox")
+
+MAX_ATTEMPTS = 12
+
+
+def backoff_seconds(attempts: int, retry_after: float | None = None) -> float:
+    """Exponential backoff with full jitter, never sooner than the platform asked."""
+    base = min(60.0, 0.25 * 2 ** max(0, attempts - 1))
+    delay = random.uniform(base / 2, base)
+    return max(delay, retry_after or 0.0)
+
+
+class OutboxWorker:
+    def __init__(
+        self,
+        store: ConversationStore,
+        senders: Mapping[str, Sender],
+        owner: str,
+        *,
+        lease_seconds: float = 30.0,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.store = store
+        self.senders = dict(senders)
+        self.owner = owner
+        self.lease = timedelta(seconds=lease_seconds)
+        self.clock = clock
+        self.wakeup = asyncio.Event()
+        self.sent_total = 0
+
+    def kick(self) -> None:
+        self.wakeup.set()
+
+    async def run_once(self) -> int:
+        """Send every due item once; returns how many were attempted."""
+        now = self.clock()
+        items = await self.store.claim_outbox(self.owner, now, now + self.lease)
+        await asyncio.gather(*(self._deliver(item) for item in items))
+        return len(items)
+
+    async def run_forever(self, idle: float = 0.5) -> None:
+        while True:
+            try:
+                attempted = await self.run_once()
+            except Exception:
+                log.exception("outbox pass failed")
+                attempted = 0
+            if attempted:
+                continue
+            self.wakeup.clear()
+            try:
+                await asyncio.wait_for(self.wakeup.wait(), timeout=idle)
+            except TimeoutError:
+                pass
+
+    async def _deliver(self, item: OutboxItem) -> None:
+        sender = self.senders.get(item.channel)
+        if sender is None:
+            await self.store.complete_outbox(item.id, "failed", f"channel {item.channel} is off")
+            return
+        try:
+            result = await sender.send(item.platform_user_id, item.reply, item.id)
+        except Exception as exc:  # a sender bug must not stall the queue
+            log.exception("sender %s raised", item.channel)
+            result = SendResult.retry(f"{type(exc).__name__}")
+        if result.ok:
+            self.sent_total += 1
+            await self.store.complete_outbox(item.id, "sent")
+        elif result.permanent or item.attempts >= MAX_ATTEMPTS:
+            log.warning("outbox item %s failed for good: %s", item.id, result.error)
+            await self.store.complete_outbox(item.id, "failed", result.error)
+        else:
+            delay = backoff_seconds(item.attempts, result.retry_after)
+            await self.store.retry_outbox(
+                item.id, self.clock() + timedelta(seconds=delay), result.error or "retry"
+            )
+            self.kick_later(delay)
+
+    def kick_later(self, delay: float) -> None:
+        asyncio.get_running_loop().call_later(delay, self.wakeup.set)

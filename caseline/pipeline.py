@@ -1,0 +1,283 @@
+"""The message path: inbox -> screen -> (person | NLU -> flow) -> outbox.
+
+One contact's messages are processed one at a time, in arrival order, under a lease
+held in the store; the state is re-read from the store for every turn, so any number
+of processes can share the work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from caseline.messages import Inbound, Reply
+from caseline.ports import CaseGateway, Escalation
+from caseline.store.base import (
+    Conversation,
+    ConversationStore,
+    InboundRecord,
+    OutboxDraft,
+    OutboxItem,
+    TranscriptDraft,
+    TurnCommit,
+    VersionConflict,
+)
+from flows.engine import FlowEngine
+from flows.events import (
+    FlowInput,
+    OpenCase,
+    OptOut,
+    RecordAnswer,
+    RequestErasure,
+    ScheduleJob,
+    SendReply,
+    SetField,
+)
+from nlu.result import Nlu
+from safeguarding.respond import SafetyResponder
+from safeguarding.screen import RiskScreen
+from safeguarding.verdict import Severity, Verdict
+
+log = logging.getLogger("caseline.pipeline")
+
+Clock = Callable[[], datetime]
+HISTORY_WINDOW = 5
+SAFETY_PAYLOADS = ("safety:confirm", "safety:ok", "safety:human")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Turn:
+    """What one inbound message produced, gathered before it is committed."""
+
+    replies: list[Reply] = field(default_factory=list)
+    author: str = "bot"
+
+
+@dataclass
+class Stages:
+    screen: RiskScreen
+    responder: SafetyResponder
+    nlu: Nlu
+    flows: FlowEngine
+
+
+class Pipeline:
+    def __init__(
+        self,
+        store: ConversationStore,
+        stages: Stages,
+        cases: CaseGateway,
+        *,
+        lease_seconds: float = 30.0,
+        safety_mode_turns: int = 3,
+        default_country: str | None = None,
+        clock: Clock = utcnow,
+        on_committed: Callable[[], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.stages = stages
+        self.cases = cases
+        self.lease = timedelta(seconds=lease_seconds)
+        self.safety_mode_turns = safety_mode_turns
+        self.default_country = default_country
+        self.clock = clock
+        self.owner = f"proc-{uuid.uuid4().hex[:12]}"
+        self._on_committed = on_committed
+
+    async def submit(self, message: Inbound) -> int | None:
+        """Persist a message (durably, before any answer to the platform) and process it.
+
+        Returns the inbox sequence number, or None for a duplicate delivery.
+        """
+        seq = await self.store.accept_inbound(message)
+        if seq is not None:
+            await self.drain(message.contact_id)
+        return seq
+
+    async def wait_processed(self, contact_id: str, seq: int, timeout: float = 10.0) -> list[OutboxItem]:
+        """Wait until another holder of the lease (maybe another process) has done ``seq``."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        delay = 0.005
+        while await self.store.inbound_status(seq) != "done":
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"message {seq} not processed within {timeout}s")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.1)
+            await self.drain(contact_id)
+        return await self.store.outbox_for_inbound(seq)
+
+    async def drain(self, contact_id: str) -> bool:
+        """Process the contact's pending messages if no one else is; true if we did."""
+        worked = False
+        while await self._take_lease(contact_id):
+            worked = True
+            try:
+                while (record := await self.store.next_pending(contact_id)) is not None:
+                    await self._take_lease(contact_id)
+                    await self._process_with_retry(record)
+            finally:
+                await self.store.release_lease(contact_id, self.owner)
+            # A message may have arrived between our last look and the release.
+            if await self.store.next_pending(contact_id) is None:
+                break
+        return worked
+
+    async def recover(self) -> int:
+        """Process whatever a crashed process left pending; returns contacts drained."""
+        contacts = await self.store.pending_contacts()
+        drained = 0
+        for contact in contacts:
+            drained += int(await self.drain(contact))
+        return drained
+
+    async def _take_lease(self, contact_id: str) -> bool:
+        now = self.clock()
+        return await self.store.acquire_lease(contact_id, self.owner, now, now + self.lease)
+
+    async def _process_with_retry(self, record: InboundRecord) -> None:
+        for _attempt in range(5):
+            conv = await self.store.load_conversation(record.message.contact_id)
+            if conv is None:
+                raise RuntimeError("inbound message without a conversation row")
+            try:
+                await self.store.commit_turn(await self._turn(conv, record))
+            except VersionConflict:
+                continue
+            if self._on_committed is not None:
+                self._on_committed()
+            return
+        raise VersionConflict(record.message.contact_id)
+
+    async def _turn(self, conv: Conversation, record: InboundRecord) -> TurnCommit:
+        msg = record.message
+        state: dict[str, Any] = dict(conv.state)
+        fields: dict[str, str] = dict(state.get("fields", {}))
+        lang = fields.get("lang") or msg.lang_hint or "en"
+        country = fields.get("country") or msg.country or self.default_country
+        history: list[str] = list(state.get("recent", []))
+        text = msg.content
+        turn = Turn()
+
+        verdict = self.stages.screen.screen(text, lang, history[-(HISTORY_WINDOW - 1):])
+        state["recent"] = (history + [text])[-HISTORY_WINDOW:] if msg.text is not None else history
+        state["turns"] = int(state.get("turns", 0)) + 1
+        handling = await self.cases.handling_case(msg.contact_id)
+
+        if verdict.escalates:
+            await self._escalate(msg, record.seq, verdict, lang, country, state)
+            if handling is None:
+                turn.replies += self.stages.responder.reply(verdict, lang, country)
+        if handling is not None:
+            await self.cases.contact_wrote(handling, msg.contact_id)
+        elif verdict.escalates:
+            pass
+        elif msg.text is not None and self.stages.responder.is_safe_word(msg.text):
+            turn.replies += self.stages.responder.help_details(lang, country)
+        elif int(state.get("safety_mode", 0)) > 0 and not _is_menu_request(msg):
+            await self._safety_followup(msg, record.seq, lang, country, state, turn)
+        else:
+            await self._run_flow(msg, record.seq, fields, lang, country, state, turn)
+        state["fields"] = fields
+        return self._commit(conv, record, state, turn)
+
+    async def _escalate(
+        self, msg: Inbound, seq: int, verdict: Verdict, lang: str, country: str | None,
+        state: dict[str, Any],
+    ) -> None:
+        case_id = await self.cases.escalate(Escalation(
+            contact_id=msg.contact_id, channel=msg.channel, severity=verdict.severity.label,
+            categories=verdict.categories, reason="screen", inbound_seq=seq, lang=lang,
+            country=country, rules=tuple(m.rule for m in verdict.matches),
+        ))
+        state["case_id"] = case_id
+        state["safety_mode"] = self.safety_mode_turns
+
+    async def _safety_followup(
+        self, msg: Inbound, seq: int, lang: str, country: str | None, state: dict[str, Any],
+        turn: Turn,
+    ) -> None:
+        state["safety_mode"] = int(state["safety_mode"]) - 1
+        if msg.payload == "safety:human":
+            await self.cases.escalate(Escalation(
+                msg.contact_id, msg.channel, "low", (), "asked_for_person", seq, lang, country,
+            ))
+        if msg.payload == "safety:ok":
+            state["safety_mode"] = 0
+        turn.replies += self.stages.responder.followup(msg.content, lang, country)
+
+    async def _run_flow(
+        self, msg: Inbound, seq: int, fields: dict[str, str], lang: str, country: str | None,
+        state: dict[str, Any], turn: Turn,
+    ) -> None:
+        text = msg.text or ""
+        parse = await self.stages.nlu.parse(text, lang) if text else None
+        inp = FlowInput(
+            text=msg.text,
+            payload=msg.payload,
+            intent=parse.intent.name if parse else None,
+            intent_confidence=parse.intent.confidence if parse else 0.0,
+            entities={e.entity: e.value for e in parse.entities} if parse else {},
+            channel=msg.channel,
+            lang_hint=msg.lang_hint,
+            country=country,
+        )
+        result = self.stages.flows.step(state.get("flow"), fields, inp)
+        state["flow"] = result.session
+        for event in result.events:
+            if isinstance(event, SendReply):
+                turn.replies.append(event.reply)
+            elif isinstance(event, SetField):
+                fields[event.name] = event.value
+            elif isinstance(event, OpenCase):
+                state["case_id"] = await self.cases.escalate(Escalation(
+                    msg.contact_id, msg.channel, event.severity, event.categories, event.reason,
+                    seq, fields.get("lang", lang), country,
+                ))
+            elif isinstance(event, OptOut):
+                state["opted_out"] = True
+            elif isinstance(event, RequestErasure):
+                state["erasure_requested"] = True
+            elif isinstance(event, (RecordAnswer, ScheduleJob)):
+                state.setdefault("pending_events", []).append(_event_json(event))
+
+    def _commit(
+        self, conv: Conversation, record: InboundRecord, state: dict[str, Any], turn: Turn
+    ) -> TurnCommit:
+        msg, now = record.message, self.clock()
+        drafts = [
+            OutboxDraft(f"in:{record.seq}:{i}", msg.contact_id, msg.channel, conv.platform_user_id,
+                        reply, record.seq)
+            for i, reply in enumerate(turn.replies)
+        ]
+        transcript = [TranscriptDraft(msg.contact_id, "in", "contact", msg.content, msg.received_at,
+                                      record.seq)]
+        transcript += [TranscriptDraft(msg.contact_id, "out", turn.author, r.as_text(), now, record.seq)
+                       for r in turn.replies]
+        return TurnCommit(msg.contact_id, conv.version, state, record.seq, drafts, transcript)
+
+
+def _is_menu_request(msg: Inbound) -> bool:
+    return (msg.text or "").strip().casefold() in {"menu", "меню", "meniu", "мени", "meni"}
+
+
+def _event_json(event: RecordAnswer | ScheduleJob) -> dict[str, Any]:
+    if isinstance(event, RecordAnswer):
+        return {"type": "answer", "flow": event.flow, "node": event.node, "value": event.value}
+    return {"type": "schedule", "kind": event.kind, "data": dict(event.data)}
+
+
+def severity_at_least(verdict: Verdict, level: Severity) -> bool:
+    return verdict.severity >= level
+
+
+def replies_of(items: Sequence[OutboxItem]) -> list[dict[str, Any]]:
+    return [{"id": i.id, **i.reply.to_json()} for i in items]

@@ -1,0 +1,197 @@
+"""The conversation store port: inbox, conversation state, outbox and transcript.
+
+Two adapters implement it (SQLite for the embedded default, MongoDB for production)
+and one contract suite (tests/contracts) holds them to the same behaviour.
+
+Correctness rests on three store-side mechanisms, never on process memory:
+
+* a unique key on (channel, platform message id) de-duplicates platform retries;
+* a lease on the conversation row serialises one contact's turns across processes;
+* an optimistic ``version`` on the conversation refuses a stale write.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from caseline.messages import Inbound, Reply
+
+OutboxStatus = Literal["pending", "sent", "failed"]
+Direction = Literal["in", "out"]
+
+
+class StoreError(Exception):
+    """Base of the store's exception tree."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached; callers answer 503 so platforms retry."""
+
+
+class VersionConflict(StoreError):
+    """Someone else committed a turn for this contact since it was loaded."""
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRecord:
+    seq: int
+    message: Inbound
+    status: Literal["pending", "done"]
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    contact_id: str
+    channel: str
+    platform_user_id: str
+    state: dict[str, Any]
+    version: int
+    last_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxDraft:
+    """A reply decided in a turn; ``key`` makes enqueueing it idempotent."""
+
+    key: str
+    contact_id: str
+    channel: str
+    platform_user_id: str
+    reply: Reply
+    inbound_seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    id: int
+    key: str
+    contact_id: str
+    channel: str
+    platform_user_id: str
+    reply: Reply
+    inbound_seq: int | None
+    status: OutboxStatus
+    attempts: int
+    next_attempt_at: datetime
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptDraft:
+    contact_id: str
+    direction: Direction
+    author: str
+    text: str
+    at: datetime
+    inbound_seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptEntry:
+    seq: int
+    contact_id: str
+    direction: Direction
+    author: str
+    text: str
+    at: datetime
+    inbound_seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnCommit:
+    """Everything one processed inbound message changes, written as one unit."""
+
+    contact_id: str
+    expected_version: int
+    state: dict[str, Any]
+    inbound_seq: int
+    outbox: Sequence[OutboxDraft] = field(default_factory=tuple)
+    transcript: Sequence[TranscriptDraft] = field(default_factory=tuple)
+
+
+class ConversationStore(ABC):
+    """Port for the message path; every method is atomic on its own."""
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Connect and create indexes; idempotent."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def ping(self) -> bool: ...
+
+    @abstractmethod
+    async def ensure_conversation(self, contact_id: str, channel: str, platform_user_id: str) -> None:
+        """Create the conversation row if it does not exist yet."""
+
+    @abstractmethod
+    async def accept_inbound(self, message: Inbound) -> int | None:
+        """Persist an inbound message; ``None`` if this platform message id was seen before."""
+
+    @abstractmethod
+    async def next_pending(self, contact_id: str) -> InboundRecord | None:
+        """The contact's oldest unprocessed inbound message."""
+
+    @abstractmethod
+    async def inbound_status(self, seq: int) -> str | None: ...
+
+    @abstractmethod
+    async def pending_contacts(self, limit: int = 100) -> list[str]:
+        """Contacts with unprocessed inbound messages, for recovery after a crash."""
+
+    @abstractmethod
+    async def acquire_lease(self, contact_id: str, owner: str, now: datetime, until: datetime) -> bool:
+        """Take or renew the contact's processing lease; false if another owner holds it."""
+
+    @abstractmethod
+    async def release_lease(self, contact_id: str, owner: str) -> None: ...
+
+    @abstractmethod
+    async def load_conversation(self, contact_id: str) -> Conversation | None: ...
+
+    @abstractmethod
+    async def commit_turn(self, commit: TurnCommit) -> None:
+        """Apply a turn: state (version-checked), outbox, transcript, inbound done.
+
+        Raises :class:`VersionConflict` without writing anything if the version moved.
+        Re-committing an inbound message that is already done is a no-op.
+        """
+
+    @abstractmethod
+    async def enqueue(self, drafts: Sequence[OutboxDraft], transcript: Sequence[TranscriptDraft]) -> None:
+        """Queue replies outside a turn (a case worker's answer, a reminder)."""
+
+    @abstractmethod
+    async def claim_outbox(
+        self, owner: str, now: datetime, lease_until: datetime, limit: int = 50
+    ) -> list[OutboxItem]:
+        """Lease due items, at most the head of each contact's queue, oldest first."""
+
+    @abstractmethod
+    async def complete_outbox(self, item_id: int, status: OutboxStatus, error: str | None = None) -> None: ...
+
+    @abstractmethod
+    async def retry_outbox(self, item_id: int, next_attempt_at: datetime, error: str) -> None: ...
+
+    @abstractmethod
+    async def outbox_for_inbound(self, inbound_seq: int) -> list[OutboxItem]: ...
+
+    @abstractmethod
+    async def outbox_since(self, contact_id: str, after_id: int = 0, limit: int = 100) -> list[OutboxItem]:
+        """A contact's replies after ``after_id``, for channels that poll (the web chat)."""
+
+    @abstractmethod
+    async def outbox_backlog(self) -> int: ...
+
+    @abstractmethod
+    async def transcript(self, contact_id: str, after_seq: int = 0, limit: int = 200) -> list[TranscriptEntry]: ...
+
+    @abstractmethod
+    async def update_state(self, contact_id: str, mutate: dict[str, Any]) -> None:
+        """Merge keys into a conversation's state outside a turn (e.g. a handoff ending)."""
