@@ -20,10 +20,11 @@ class SendResult:
     retry_after: float | None = None
     permanent: bool = False
     error: str | None = None
+    platform_message_id: str | None = None
 
     @classmethod
-    def sent(cls) -> SendResult:
-        return cls(ok=True)
+    def sent(cls, platform_message_id: str | None = None) -> SendResult:
+        return cls(ok=True, platform_message_id=platform_message_id)
 
     @classmethod
     def retry(cls, error: str, after: float | None = None) -> SendResult:

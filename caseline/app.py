@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bots import wiring as bots_wiring
 from bots.base import Sender
 from bots.webchat import WebchatHub, WebchatRoutes, WebchatSender
 from caseline.identity import contact_id
@@ -24,7 +25,8 @@ from caseline.pipeline import Clock, Pipeline, Stages, utcnow
 from caseline.ports import CaseGateway
 from caseline.settings import Settings
 from caseline.store.base import ConversationStore, StoreUnavailable
-from caseline.store.factory import open_store
+from caseline.store.factory import Backend, conversation_store, open_backend
+from casework import wiring as casework_wiring
 from casework.gateway import MemoryCaseGateway
 from flows.engine import FlowEngine
 from nlu.embedded import EmbeddedNlu
@@ -39,11 +41,13 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 @dataclass
 class Services:
     settings: Settings
+    backend: Backend
     store: ConversationStore
     pipeline: Pipeline
     outbox: OutboxWorker
     hub: WebchatHub
     senders: dict[str, Sender] = field(default_factory=dict)
+    clock: Clock = utcnow
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -63,12 +67,13 @@ def load_stages(settings: Settings) -> Stages:
 async def build_services(
     settings: Settings,
     *,
-    store: ConversationStore | None = None,
+    backend: Backend | None = None,
     stages: Stages | None = None,
     cases: CaseGateway | None = None,
     clock: Clock = utcnow,
 ) -> Services:
-    store = store or open_store(settings)
+    backend = backend or open_backend(settings)
+    store = conversation_store(backend)
     await store.open()
     stages = stages or await asyncio.to_thread(load_stages, settings)
     hub = WebchatHub()
@@ -88,7 +93,10 @@ async def build_services(
     }
     outbox = OutboxWorker(store, senders, pipeline.owner, lease_seconds=settings.lease_seconds, clock=clock)
     outbox_ref.append(outbox)
-    return Services(settings, store, pipeline, outbox, hub, senders)
+    services = Services(settings, backend, store, pipeline, outbox, hub, senders, clock=clock)
+    senders.update(bots_wiring.build_senders(services))
+    pipeline.cases = cases or await casework_wiring.build_gateway(backend, services)
+    return services
 
 
 async def _recovery_loop(services: Services, every: float = 2.0) -> None:
@@ -157,6 +165,8 @@ def create_app(services: Services, *, background: bool = True) -> web.Applicatio
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     WebchatRoutes(services.pipeline, services.store, services.hub, services.settings.secret_key).register(app)
+    bots_wiring.mount(app, services)
+    casework_wiring.mount(app, services)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         if background:
@@ -168,6 +178,7 @@ def create_app(services: Services, *, background: bool = True) -> web.Applicatio
         for task in services.tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await services.pipeline.close()
         await services.store.close()
 
     app.cleanup_ctx.append(lifecycle)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
+import signal
 from typing import Any
 
 import click
@@ -35,8 +35,12 @@ async def _serve(settings: Settings, banner: list[str]) -> None:
     click.echo(f"Caseline is running: {describe(services)}")
     for line in banner:
         click.echo(line)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     try:
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
         await runner.cleanup()
 
@@ -71,10 +75,7 @@ def demo(host: str | None, port: int | None, log_level: str) -> None:
     settings = ensure_secret_key(_settings(host=host, port=port))
     base = f"http://{settings.host}:{settings.port}"
     banner = [f"  Web chat: {base}/", f"  Health:   {base}/healthz", "Press Ctrl+C to stop."]
-    try:
-        asyncio.run(_serve(settings, banner))
-    except KeyboardInterrupt:
-        sys.exit(0)
+    asyncio.run(_serve(settings, banner))
 
 
 if __name__ == "__main__":

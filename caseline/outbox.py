@@ -84,7 +84,7 @@ class OutboxWorker:
             result = SendResult.retry(f"{type(exc).__name__}")
         if result.ok:
             self.sent_total += 1
-            await self.store.complete_outbox(item.id, "sent")
+            await self.store.complete_outbox(item.id, "sent", platform_message_id=result.platform_message_id)
         elif result.permanent or item.attempts >= MAX_ATTEMPTS:
             log.warning("outbox item %s failed for good: %s", item.id, result.error)
             await self.store.complete_outbox(item.id, "failed", result.error)

@@ -41,7 +41,7 @@ from flows.events import (
 from nlu.result import Nlu
 from safeguarding.respond import SafetyResponder
 from safeguarding.screen import RiskScreen
-from safeguarding.verdict import Severity, Verdict
+from safeguarding.verdict import Verdict
 
 log = logging.getLogger("caseline.pipeline")
 
@@ -92,6 +92,7 @@ class Pipeline:
         self.clock = clock
         self.owner = f"proc-{uuid.uuid4().hex[:12]}"
         self._on_committed = on_committed
+        self._background: set[asyncio.Task[bool]] = set()
 
     async def submit(self, message: Inbound) -> int | None:
         """Persist a message (durably, before any answer to the platform) and process it.
@@ -102,6 +103,29 @@ class Pipeline:
         if seq is not None:
             await self.drain(message.contact_id)
         return seq
+
+    async def accept(self, message: Inbound) -> int | None:
+        """Persist a message and process it off the request (webhooks answer 200 at once)."""
+        seq = await self.store.accept_inbound(message)
+        if seq is not None:
+            self.process_soon(message.contact_id)
+        return seq
+
+    def process_soon(self, contact_id: str) -> None:
+        task = asyncio.create_task(self.drain(contact_id))
+        self._background.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[bool]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # The message stays pending in the store; the recovery loop retries it.
+            log.error("background processing failed: %r", task.exception())
+
+    async def close(self) -> None:
+        """Let in-flight turns finish (each is one store commit) before shutdown."""
+        if self._background:
+            await asyncio.wait(self._background, timeout=10)
 
     async def wait_processed(self, contact_id: str, seq: int, timeout: float = 10.0) -> list[OutboxItem]:
         """Wait until another holder of the lease (maybe another process) has done ``seq``."""
@@ -170,6 +194,7 @@ class Pipeline:
         verdict = self.stages.screen.screen(text, lang, history[-(HISTORY_WINDOW - 1):])
         state["recent"] = (history + [text])[-HISTORY_WINDOW:] if msg.text is not None else history
         state["turns"] = int(state.get("turns", 0)) + 1
+        state["last_inbound_at"] = msg.received_at.isoformat()
         handling = await self.cases.handling_case(msg.contact_id)
 
         if verdict.escalates:
@@ -273,10 +298,6 @@ def _event_json(event: RecordAnswer | ScheduleJob) -> dict[str, Any]:
     if isinstance(event, RecordAnswer):
         return {"type": "answer", "flow": event.flow, "node": event.node, "value": event.value}
     return {"type": "schedule", "kind": event.kind, "data": dict(event.data)}
-
-
-def severity_at_least(verdict: Verdict, level: Severity) -> bool:
-    return verdict.severity >= level
 
 
 def replies_of(items: Sequence[OutboxItem]) -> list[dict[str, Any]]:

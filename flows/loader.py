@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -19,7 +20,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from flows.errors import Problem
+from flows.errors import Problem, Severity
 from flows.migrations import MigrationError, migrate
 from flows.nodes import NODE_KINDS
 from flows.spec import EngineConfig, Flow, Node
@@ -27,6 +28,19 @@ from flows.spec import EngineConfig, Flow, Node
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
 CONFIG_FILE = "_config.yml"
 PathPart = str | int
+
+
+class ContentLoader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only ``true``/``false``, so ``no``, ``on`` and ``yes`` stay words."""
+
+
+ContentLoader.yaml_implicit_resolvers = {
+    key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+ContentLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +67,10 @@ class SourceFile:
             node = child
         return node.start_mark.line + 1
 
-    def problem(self, path: Sequence[PathPart], message: str, severity: str = "error") -> Problem:
-        sev = "warning" if severity == "warning" else "error"
-        return Problem(self.name, self.line(path), message, sev)
+    def problem(
+        self, path: Sequence[PathPart], message: str, severity: Severity = "error"
+    ) -> Problem:
+        return Problem(self.name, self.line(path), message, severity)
 
 
 def _child(node: yaml.Node, part: PathPart) -> yaml.Node | None:
@@ -88,8 +103,8 @@ def kind_schemas() -> Mapping[str, Any]:
 def parse(name: str, text: str) -> tuple[SourceFile, list[Problem]]:
     """Parse, migrate and schema-check one file's text."""
     try:
-        raw = yaml.safe_load(text)
-        root = yaml.compose(text)
+        raw = yaml.load(text, Loader=ContentLoader)  # noqa: S506 - a SafeLoader subclass
+        root = yaml.compose(text, Loader=ContentLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else 1
@@ -135,9 +150,11 @@ def _errors(
 
 def _short(err: ValidationError) -> str:
     if err.validator == "oneOf" and isinstance(err.instance, Mapping):
-        forms = [sorted(s.get("required", [])) for s in err.validator_value if isinstance(s, dict)]
+        alternatives: list[Any] = list(err.validator_value) if isinstance(
+            err.validator_value, list) else []
+        forms = [sorted(s.get("required", [])) for s in alternatives if isinstance(s, dict)]
         options = " or ".join("+".join(f) for f in forms if f)
-        return f"needs exactly one of: {options}" if options else "matches none of the allowed forms"
+        return f"needs exactly one of: {options}" if options else "matches no allowed form"
     msg = err.message
     return msg if len(msg) <= 160 else msg[:157] + "..."
 
@@ -173,6 +190,7 @@ def build_flow(data: Mapping[str, Any], file: str = "") -> Flow:
         order=tuple(n.id for n in nodes),
         file=file,
         sources=tuple(data.get("sources", ())),
+        data=data,
     )
 
 

@@ -51,6 +51,7 @@ class Flow:
     order: tuple[str, ...]
     file: str = ""
     sources: tuple[Mapping[str, str], ...] = ()
+    data: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def start(self) -> str:

@@ -1,37 +1,167 @@
-"""Placeholder risk screen (foundation): a handful of English phrases.
+"""Deterministic multilingual risk screen: the first, always-on safeguarding layer.
 
-Replaced by the full multilingual screen; the public API stays.
+Why: a child's disclosure must be recognised in the same turn, whatever language, script
+or disguise it is written in, and a generative model must never be the only thing between
+a child and help. Every message is matched against ALL languages' lexicons (children switch
+language mid-sentence), over a rolling window of the contact's last five messages so that
+disclosures split across messages ("my uncle" ... "he touches me at night") and grooming
+signals spread over a conversation are caught. Negation lowers severity one step but never
+clears a hit.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from safeguarding.combine import Evidence, combine
+from safeguarding.lexicon import Pattern, Problem, Spec, load_dir
+from safeguarding.matcher import PatternIndex
+from safeguarding.normalise import Normaliser
 from safeguarding.verdict import NO_RISK, Match, Severity, Verdict
 
-_RULES = (
-    (re.compile(r"\b(kill myself|want to die|suicide)\b", re.I), "suicide", Severity.HIGH),
-    (re.compile(r"\b(hits me|abused|touches me)\b", re.I), "physical_abuse", Severity.HIGH),
-)
+WINDOW = 5  # previous messages considered with the current one
+NEG_REACH = 3  # words allowed between a negation cue and the match
+
+
+@dataclass(frozen=True, slots=True)
+class _Tok:
+    text: str
+    start: int
+    end: int
+    msg: int  # index in the window; the current message is the last
 
 
 class RiskScreen:
+    """Compiled lexicons plus per-instance caches; build once with :meth:`load`."""
+
+    def __init__(
+        self,
+        patterns: Sequence[Pattern],
+        benign: Sequence[tuple[Spec, ...]],
+        negation: set[str],
+        negation_aux: set[str],
+        normaliser: Normaliser,
+        problems: Sequence[Problem] = (),
+    ) -> None:
+        self._norm = normaliser
+        self._index: PatternIndex[Pattern] = PatternIndex([(p.specs, p) for p in patterns])
+        self._benign: PatternIndex[int] = PatternIndex([(s, i) for i, s in enumerate(benign)])
+        self._negation = frozenset(negation)
+        self._aux = frozenset(negation_aux)
+        self._tok_cache: dict[str, tuple[_Tok, ...]] = {}
+        self._repair_cache: dict[str, str] = {}
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        self.pattern_count = len(patterns)
+
     @classmethod
     def load(cls, lexicon_dir: Path | None = None) -> RiskScreen:
-        return cls()
+        """Load every ``*.yml`` lexicon; broken entries are skipped and kept in ``problems``."""
+        norm = Normaliser()
+        lexicons, problems = load_dir(lexicon_dir, norm)
+        patterns = [p for lex in lexicons for p in lex.patterns]
+        benign = [specs for lex in lexicons for specs, _, _ in lex.benign]
+        negation = set().union(*(lex.negation for lex in lexicons)) if lexicons else set()
+        aux = set().union(*(lex.negation_aux for lex in lexicons)) if lexicons else set()
+        return cls(patterns, benign, negation, aux, norm, problems)
 
+    # -- tokens -----------------------------------------------------------------------
+    def _tokens(self, text: str, msg: int) -> list[_Tok]:
+        cached = self._tok_cache.get(text)
+        if cached is None:
+            if len(self._tok_cache) > 50_000:
+                self._tok_cache.clear()
+            cached = tuple(self._build_tokens(text))
+            self._tok_cache[text] = cached
+        if msg == 0:
+            return list(cached)
+        return [_Tok(t.text, t.start, t.end, msg) for t in cached]
+
+    def _build_tokens(self, text: str) -> list[_Tok]:
+        out: list[_Tok] = []
+        for tok in self._norm.tokens(text):
+            if tok.joined:
+                for piece in self._index.segment(tok.text):
+                    out.append(_Tok(self._repair(piece), tok.start, tok.end, 0))
+            else:
+                out.append(_Tok(self._repair(tok.text), tok.start, tok.end, 0))
+        return out
+
+    def _repair(self, tok: str) -> str:
+        hit = self._repair_cache.get(tok)
+        if hit is None:
+            if len(self._repair_cache) > 200_000:
+                self._repair_cache.clear()
+            hit = self._index.repair(tok)
+            self._repair_cache[tok] = hit
+        return hit
+
+    # -- screening --------------------------------------------------------------------
     def screen(self, text: str, lang: str | None = None, history: Sequence[str] = ()) -> Verdict:
-        matches = [
-            Match(m.start(), m.end(), f"placeholder.{cat}", cat, sev)
-            for rx, cat, sev in _RULES
-            for m in rx.finditer(text)
-        ]
-        if not matches:
+        """Screen ``text`` in the context of ``history`` (the contact's earlier messages)."""
+        past = [h for h in history[-WINDOW:] if isinstance(h, str)]
+        cur = len(past)
+        toks: list[_Tok] = []
+        for i, msg in enumerate(past):
+            toks.extend(self._tokens(msg, i))
+        first_cur = len(toks)
+        toks.extend(self._tokens(text, cur))
+        words = [t.text for t in toks]
+        blocked = {i for s, e, _ in self._benign.find(words) for i in range(s, e)}
+        evidence: list[Evidence] = []
+        for s, e, pat in self._index.find(words, blocked):
+            evidence.append(self._evidence(toks, words, s, e, pat, first_cur, blocked))
+        if not evidence:
             return NO_RISK
-        return Verdict(
-            max(m.severity for m in matches),
-            tuple(dict.fromkeys(m.category for m in matches)),
-            tuple(matches),
+        evidence.extend(combine(evidence))
+        return self._verdict(evidence)
+
+    def _evidence(
+        self,
+        toks: Sequence[_Tok],
+        words: Sequence[str],
+        s: int,
+        e: int,
+        pat: Pattern,
+        first_cur: int,
+        blocked: set[int],
+    ) -> Evidence:
+        entry = pat.entry
+        current = e > first_cur
+        rule = entry.id
+        severity = entry.severity
+        if s < first_cur:
+            rule = f"window:{rule}"
+        if severity >= Severity.HIGH and self._negated(toks, words, s):
+            severity = Severity(max(Severity.MEDIUM, severity - 1))
+            rule = f"{rule}~negated"
+        lo = max(s, first_cur) if current else s
+        return Evidence(toks[lo].start, toks[e - 1].end, rule, entry.category, severity,
+                        entry.signal, current)
+
+    def _negated(self, toks: Sequence[_Tok], words: Sequence[str], s: int) -> bool:
+        msg = toks[s].msg
+        j = s - 1
+        steps = 0
+        while j >= 0 and toks[j].msg == msg and steps <= NEG_REACH:
+            if words[j] in self._negation:
+                return True
+            if words[j] not in self._aux:
+                return False
+            j -= 1
+            steps += 1
+        return False
+
+    @staticmethod
+    def _verdict(evidence: Sequence[Evidence]) -> Verdict:
+        shown = [ev for ev in evidence if ev.current and ev.severity > Severity.NONE]
+        if not shown:
+            return NO_RISK
+        shown.sort(key=lambda ev: (ev.start, -ev.severity))
+        matches = tuple(
+            Match(ev.start, ev.end, ev.rule, ev.category, ev.severity) for ev in shown
         )
+        ranked = sorted(range(len(shown)), key=lambda i: (-shown[i].severity, i))
+        categories = tuple(dict.fromkeys(shown[i].category for i in ranked))
+        return Verdict(max(ev.severity for ev in shown), categories, matches)

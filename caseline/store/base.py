@@ -21,6 +21,7 @@ from typing import Any, Literal
 from caseline.messages import Inbound, Reply
 
 OutboxStatus = Literal["pending", "sent", "failed"]
+DELIVERY_ORDER = {"sent": 1, "delivered": 2, "read": 3, "played": 3, "failed": 9}
 Direction = Literal["in", "out"]
 
 
@@ -78,6 +79,8 @@ class OutboxItem:
     attempts: int
     next_attempt_at: datetime
     error: str | None = None
+    platform_message_id: str | None = None
+    delivery: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +177,17 @@ class ConversationStore(ABC):
         """Lease due items, at most the head of each contact's queue, oldest first."""
 
     @abstractmethod
-    async def complete_outbox(self, item_id: int, status: OutboxStatus, error: str | None = None) -> None: ...
+    async def complete_outbox(
+        self, item_id: int, status: OutboxStatus, error: str | None = None,
+        platform_message_id: str | None = None,
+    ) -> None: ...
+
+    @abstractmethod
+    async def update_delivery(self, channel: str, platform_message_id: str, delivery: str) -> bool:
+        """Record a platform's delivery receipt; states only move forward (sent < delivered < read).
+
+        ``failed`` is recorded whatever came before. Returns false for an unknown message.
+        """
 
     @abstractmethod
     async def retry_outbox(self, item_id: int, next_attempt_at: datetime, error: str) -> None: ...

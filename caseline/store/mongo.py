@@ -17,6 +17,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from caseline.messages import Inbound, Reply
 from caseline.store.base import (
+    DELIVERY_ORDER,
     Conversation,
     ConversationStore,
     InboundRecord,
@@ -51,6 +52,8 @@ def _outbox_item(doc: dict[str, Any]) -> OutboxItem:
         attempts=int(doc.get("attempts", 0)),
         next_attempt_at=_aware(doc["next_attempt_at"]),
         error=doc.get("error"),
+        platform_message_id=doc.get("platform_message_id"),
+        delivery=doc.get("delivery"),
     )
 
 
@@ -74,6 +77,7 @@ class MongoConversationStore(ConversationStore):
             await self.db.outbox.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)])
             await self.db.outbox.create_index([("contact_id", ASCENDING), ("status", ASCENDING), ("_id", ASCENDING)])
             await self.db.outbox.create_index("inbound_seq")
+            await self.db.outbox.create_index([("channel", ASCENDING), ("platform_message_id", ASCENDING)])
             await self.db.transcript.create_index([("contact_id", ASCENDING), ("_id", ASCENDING)])
         except PyMongoError as exc:
             raise StoreUnavailable(f"cannot prepare MongoDB: {exc}") from exc
@@ -179,6 +183,7 @@ class MongoConversationStore(ConversationStore):
                     "platform_user_id": d.platform_user_id, "reply": d.reply.to_json(),
                     "inbound_seq": d.inbound_seq, "status": "pending", "attempts": 0,
                     "next_attempt_at": now, "lease_owner": None, "lease_until": None, "error": None,
+                    "platform_message_id": None, "delivery": None,
                 })
             except DuplicateKeyError:
                 continue
@@ -239,11 +244,30 @@ class MongoConversationStore(ConversationStore):
                 break
         return claimed
 
-    async def complete_outbox(self, item_id: int, status: OutboxStatus, error: str | None = None) -> None:
-        await self.db.outbox.update_one(
-            {"_id": item_id},
-            {"$set": {"status": status, "error": error, "lease_owner": None, "lease_until": None}},
+    async def complete_outbox(
+        self, item_id: int, status: OutboxStatus, error: str | None = None,
+        platform_message_id: str | None = None,
+    ) -> None:
+        update: dict[str, Any] = {"status": status, "error": error, "lease_owner": None, "lease_until": None}
+        if platform_message_id is not None:
+            update["platform_message_id"] = platform_message_id
+        if status == "sent":
+            await self.db.outbox.update_one({"_id": item_id, "delivery": None}, {"$set": {"delivery": "sent"}})
+        await self.db.outbox.update_one({"_id": item_id}, {"$set": update})
+
+    async def update_delivery(self, channel: str, platform_message_id: str, delivery: str) -> bool:
+        rank = DELIVERY_ORDER.get(delivery)
+        if rank is None:
+            return False
+        doc = await self.db.outbox.find_one({"channel": channel, "platform_message_id": platform_message_id})
+        if doc is None:
+            return False
+        lower = [k for k, v in DELIVERY_ORDER.items() if v < rank]
+        allowed: dict[str, Any] = (
+            {} if delivery == "failed" else {"delivery": {"$in": [None, *lower]}}
         )
+        await self.db.outbox.update_one({"_id": doc["_id"], **allowed}, {"$set": {"delivery": delivery}})
+        return True
 
     async def retry_outbox(self, item_id: int, next_attempt_at: datetime, error: str) -> None:
         await self.db.outbox.update_one(

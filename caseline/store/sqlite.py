@@ -12,6 +12,7 @@ import json
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import aiosqlite
 
 from caseline.messages import Inbound, Reply
 from caseline.store.base import (
+    DELIVERY_ORDER,
     Conversation,
     ConversationStore,
     InboundRecord,
@@ -70,8 +72,11 @@ CREATE TABLE IF NOT EXISTS outbox (
     next_attempt_at TEXT NOT NULL,
     lease_owner TEXT,
     lease_until TEXT,
-    error TEXT
+    error TEXT,
+    platform_message_id TEXT,
+    delivery TEXT
 );
+CREATE INDEX IF NOT EXISTS outbox_platform_id ON outbox (channel, platform_message_id);
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
 CREATE INDEX IF NOT EXISTS outbox_contact ON outbox (contact_id, status, id);
 CREATE INDEX IF NOT EXISTS outbox_inbound ON outbox (inbound_seq);
@@ -169,6 +174,8 @@ def _outbox_item(row: sqlite3.Row) -> OutboxItem:
         attempts=row["attempts"],
         next_attempt_at=_dt(row["next_attempt_at"]),
         error=row["error"],
+        platform_message_id=row["platform_message_id"],
+        delivery=row["delivery"],
     )
 
 
@@ -337,15 +344,37 @@ class SqliteConversationStore(ConversationStore):
                 " WHERE id = ?",
                 [(owner, _ts(lease_until), r["id"]) for r in rows],
             )
-        return [_outbox_item(r) for r in rows]
+        return [replace(_outbox_item(r), attempts=r["attempts"] + 1) for r in rows]
 
-    async def complete_outbox(self, item_id: int, status: OutboxStatus, error: str | None = None) -> None:
+    async def complete_outbox(
+        self, item_id: int, status: OutboxStatus, error: str | None = None,
+        platform_message_id: str | None = None,
+    ) -> None:
         async with self.db.tx() as conn:
             await conn.execute(
-                "UPDATE outbox SET status = ?, error = ?, lease_owner = NULL, lease_until = NULL"
+                "UPDATE outbox SET status = ?, error = ?, lease_owner = NULL, lease_until = NULL,"
+                " platform_message_id = COALESCE(?, platform_message_id),"
+                " delivery = CASE WHEN ? = 'sent' THEN COALESCE(delivery, 'sent') ELSE delivery END"
                 " WHERE id = ?",
-                (status, error, item_id),
+                (status, error, platform_message_id, status, item_id),
             )
+
+    async def update_delivery(self, channel: str, platform_message_id: str, delivery: str) -> bool:
+        rank = DELIVERY_ORDER.get(delivery)
+        if rank is None:
+            return False
+        async with self.db.tx() as conn:
+            cur = await conn.execute(
+                "SELECT id, delivery FROM outbox WHERE channel = ? AND platform_message_id = ?",
+                (channel, platform_message_id),
+            )
+            row = await cur.fetchone()
+            await cur.close()
+            if row is None:
+                return False
+            if rank > DELIVERY_ORDER.get(row["delivery"] or "", 0) or delivery == "failed":
+                await conn.execute("UPDATE outbox SET delivery = ? WHERE id = ?", (delivery, row["id"]))
+        return True
 
     async def retry_outbox(self, item_id: int, next_attempt_at: datetime, error: str) -> None:
         async with self.db.tx() as conn:

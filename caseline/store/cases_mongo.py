@@ -1,0 +1,325 @@
+"""MongoDB adapter of the casework store port (PyMongo ``AsyncDatabase`` or the test fake).
+
+Every decision is one single-document conditional write, so no transaction (and no
+replica set) is needed: a claim is ``find_one_and_update`` on a waiting case sorted by
+severity then age; one open case per contact is a unique index partial on
+``{open: true}``; an alert is sent once because its key is inserted first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from casework.model import (
+    HANDLED,
+    SEVERITIES,
+    AuditEntry,
+    AuditQuery,
+    Case,
+    NewCase,
+    Note,
+    Session,
+    Status,
+    Trigger,
+    User,
+    severity_rank,
+)
+from casework.ports import CaseStore, UserExists
+
+QUEUE_SORT = [("sev", DESCENDING), ("opened_at", ASCENDING)]
+_USER_FIELDS = {"disabled", "password_hash", "failed_logins", "locked_until", "last_seen_at", "role", "teams"}
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _case(d: dict[str, Any]) -> Case:
+    opened = _aware(d["opened_at"])
+    assert opened is not None
+    return Case(
+        id=str(d["_id"]), contact_id=str(d["contact_id"]), channel=str(d["channel"]), team=str(d["team"]),
+        severity=SEVERITIES[int(d["sev"])], categories=tuple(d.get("categories", ())),
+        status=d["status"], reason=str(d.get("reason", "")), lang=str(d.get("lang", "en")),
+        country=d.get("country"), opened_at=opened, sla_due=_aware(d.get("sla_due")),
+        assignee=d.get("assignee"), claimed_at=_aware(d.get("claimed_at")),
+        first_response_at=_aware(d.get("first_response_at")), resolved_at=_aware(d.get("resolved_at")),
+        lease_until=_aware(d.get("lease_until")), outcome=d.get("outcome"),
+        triggers=tuple(Trigger.from_json(t) for t in d.get("triggers", ())),
+        notes=tuple(Note.from_json(n) for n in d.get("notes", ())),
+        referrals=tuple(Note.from_json(n) for n in d.get("referrals", ())),
+    )
+
+
+def _user(d: dict[str, Any]) -> User:
+    return User(
+        username=str(d["_id"]), role=str(d["role"]), teams=tuple(d.get("teams", ())),
+        password_hash=str(d["password_hash"]), disabled=bool(d.get("disabled", False)),
+        failed_logins=int(d.get("failed_logins", 0)), locked_until=_aware(d.get("locked_until")),
+        last_seen_at=_aware(d.get("last_seen_at")), created_at=_aware(d.get("created_at")),
+    )
+
+
+class MongoCaseStore(CaseStore):
+    def __init__(self, db: Any) -> None:
+        self.db = db
+
+    async def open(self) -> None:
+        await self.db.cases.create_index(
+            [("team", ASCENDING), ("status", ASCENDING), ("sev", DESCENDING), ("opened_at", ASCENDING)],
+            name="queue_order",
+        )
+        await self.db.cases.create_index(
+            "contact_id", unique=True, partialFilterExpression={"open": True}, name="one_open_case"
+        )
+        await self.db.cases.create_index([("status", ASCENDING), ("lease_until", ASCENDING)], name="sweeper")
+        await self.db.cases.create_index([("assignee", ASCENDING), ("status", ASCENDING)], name="assignee")
+        await self.db.case_sessions.create_index("expires_at", expireAfterSeconds=0)
+        await self.db.case_sessions.create_index("username")
+        await self.db.audit.create_index([("actor", ASCENDING), ("_id", DESCENDING)])
+
+    async def escalate(self, new: NewCase, trigger: Trigger) -> tuple[Case, bool]:
+        for _attempt in range(5):
+            if await self.db.cases.find_one({"contact_id": new.contact_id, "open": True}, {"_id": 1}) is None:
+                doc = {
+                    "_id": new.id, "contact_id": new.contact_id, "channel": new.channel, "team": new.team,
+                    "sev": severity_rank(new.severity), "categories": list(new.categories),
+                    "status": "waiting", "open": True, "reason": new.reason, "lang": new.lang,
+                    "country": new.country, "opened_at": new.opened_at, "sla_due": new.sla_due,
+                    "triggers": [trigger.to_json()], "notes": [], "referrals": [],
+                }
+                try:
+                    await self.db.cases.insert_one(doc)
+                except DuplicateKeyError:
+                    continue
+                return _case(doc), True
+            query: dict[str, Any] = {"contact_id": new.contact_id, "open": True}
+            if trigger.inbound_seq is not None:
+                query["triggers.inbound_seq"] = {"$ne": trigger.inbound_seq}
+            updated = await self.db.cases.find_one_and_update(
+                query,
+                {"$max": {"sev": severity_rank(new.severity)}, "$push": {"triggers": trigger.to_json()},
+                 "$addToSet": {"categories": {"$each": list(new.categories)}}},
+                return_document=ReturnDocument.AFTER,
+            )
+            if updated is not None:
+                return _case(updated), False
+            current = await self.db.cases.find_one({"contact_id": new.contact_id, "open": True})
+            if current is not None:
+                return _case(current), False
+        raise RuntimeError("could not open or update the contact's case")
+
+    async def set_sla_due(self, case_id: str, due: datetime | None) -> None:
+        await self.db.cases.update_one({"_id": case_id}, {"$set": {"sla_due": due}})
+
+    async def get(self, case_id: str) -> Case | None:
+        doc = await self.db.cases.find_one({"_id": case_id})
+        return None if doc is None else _case(doc)
+
+    async def handling_case(self, contact_id: str) -> str | None:
+        doc = await self.db.cases.find_one({"contact_id": contact_id, "open": True}, {"status": 1})
+        return str(doc["_id"]) if doc is not None and doc["status"] in HANDLED else None
+
+    async def list_cases(
+        self, teams: Sequence[str] | None, statuses: Sequence[str] | None = None,
+        since: datetime | None = None, limit: int = 500,
+    ) -> list[Case]:
+        query: dict[str, Any] = {}
+        if teams is not None:
+            query["team"] = {"$in": list(teams)}
+        if statuses:
+            query["status"] = {"$in": list(statuses)}
+        if since is not None:
+            query["opened_at"] = {"$gte": since}
+        docs = await self.db.cases.find(query).sort(QUEUE_SORT).limit(limit).to_list(limit)
+        return [_case(d) for d in docs]
+
+    def _claim_update(self, worker: str, now: datetime, lease_until: datetime) -> dict[str, Any]:
+        return {"$set": {"status": "claimed", "assignee": worker, "lease_until": lease_until},
+                "$min": {"claimed_at": now}}
+
+    async def claim(self, case_id: str, worker: str, now: datetime, lease_until: datetime) -> Case | None:
+        doc = await self.db.cases.find_one_and_update(
+            {"_id": case_id, "$or": [{"status": "waiting"}, {"open": True, "lease_until": {"$lt": now}}]},
+            self._claim_update(worker, now, lease_until),
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if doc is None else _case(doc)
+
+    async def claim_next(
+        self, teams: Sequence[str], worker: str, now: datetime, lease_until: datetime
+    ) -> Case | None:
+        doc = await self.db.cases.find_one_and_update(
+            {"team": {"$in": list(teams)}, "status": "waiting"},
+            self._claim_update(worker, now, lease_until),
+            sort=QUEUE_SORT,
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if doc is None else _case(doc)
+
+    async def renew_leases(self, worker: str, lease_until: datetime) -> int:
+        result = await self.db.cases.update_many(
+            {"assignee": worker, "status": {"$in": list(HANDLED)}}, {"$set": {"lease_until": lease_until}}
+        )
+        return int(result.modified_count)
+
+    async def release_lapsed(self, now: datetime) -> list[str]:
+        lapsed = {"status": {"$in": list(HANDLED)}, "lease_until": {"$lt": now}}
+        docs = await self.db.cases.find(lapsed, {"_id": 1}).to_list(None)
+        released = []
+        for doc in docs:
+            result = await self.db.cases.update_one(
+                {"_id": doc["_id"], **lapsed},
+                {"$set": {"status": "waiting", "assignee": None, "lease_until": None}},
+            )
+            if result.modified_count:
+                released.append(str(doc["_id"]))
+        return released
+
+    async def set_status(self, case_id: str, status: Status, *, only_from: Sequence[str] = ()) -> bool:
+        allowed = list(only_from) or ["waiting", "claimed", "awaiting_user"]
+        result = await self.db.cases.update_one(
+            {"_id": case_id, "status": {"$in": allowed}}, {"$set": {"status": status}}
+        )
+        return bool(result.modified_count)
+
+    async def record_reply(self, case_id: str, worker: str, now: datetime) -> bool:
+        result = await self.db.cases.update_one(
+            {"_id": case_id, "assignee": worker, "status": {"$in": list(HANDLED)}},
+            {"$set": {"status": "awaiting_user"}, "$min": {"first_response_at": now}},
+        )
+        return bool(result.matched_count)
+
+    async def add_note(self, case_id: str, note: Note) -> bool:
+        field = "referrals" if note.kind == "referral" else "notes"
+        result = await self.db.cases.update_one({"_id": case_id}, {"$push": {field: note.to_json()}})
+        return bool(result.matched_count)
+
+    async def transfer(
+        self, case_id: str, *, to_user: str | None, to_team: str | None, now: datetime,
+        lease_until: datetime,
+    ) -> Case | None:
+        if to_team is not None:
+            update: dict[str, Any] = {"$set": {"team": to_team, "status": "waiting", "assignee": None,
+                                               "lease_until": None}}
+        else:
+            update = {"$set": {"assignee": to_user, "status": "claimed", "lease_until": lease_until},
+                      "$min": {"claimed_at": now}}
+        doc = await self.db.cases.find_one_and_update(
+            {"_id": case_id, "open": True}, update, return_document=ReturnDocument.AFTER
+        )
+        return None if doc is None else _case(doc)
+
+    async def resolve(self, case_id: str, outcome: str, now: datetime) -> Case | None:
+        doc = await self.db.cases.find_one_and_update(
+            {"_id": case_id, "open": True},
+            {"$set": {"status": "resolved", "outcome": outcome, "resolved_at": now, "lease_until": None},
+             "$unset": {"open": ""}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if doc is None else _case(doc)
+
+    async def claim_alert(self, case_id: str, kind: str, notifier: str, now: datetime) -> bool:
+        try:
+            await self.db.case_alerts.insert_one({
+                "_id": f"{case_id}|{kind}|{notifier}", "case_id": case_id, "kind": kind,
+                "notifier": notifier, "at": now,
+            })
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def release_alert(self, case_id: str, kind: str, notifier: str) -> None:
+        await self.db.case_alerts.delete_one({"_id": f"{case_id}|{kind}|{notifier}"})
+
+    async def alerts(self, case_id: str) -> list[tuple[str, str]]:
+        docs = await self.db.case_alerts.find({"case_id": case_id}).to_list(None)
+        return sorted((str(d["kind"]), str(d["notifier"])) for d in docs)
+
+    async def add_user(self, user: User) -> None:
+        try:
+            await self.db.case_users.insert_one({
+                "_id": user.username, "role": user.role, "teams": list(user.teams),
+                "password_hash": user.password_hash, "disabled": user.disabled, "failed_logins": 0,
+                "locked_until": None, "last_seen_at": None, "created_at": user.created_at,
+            })
+        except DuplicateKeyError as exc:
+            raise UserExists(user.username) from exc
+
+    async def get_user(self, username: str) -> User | None:
+        doc = await self.db.case_users.find_one({"_id": username})
+        return None if doc is None else _user(doc)
+
+    async def list_users(self) -> list[User]:
+        return [_user(d) for d in await self.db.case_users.find({}).sort("_id", ASCENDING).to_list(None)]
+
+    async def update_user(self, username: str, **fields: object) -> bool:
+        unknown = set(fields) - _USER_FIELDS
+        if unknown:
+            raise ValueError(f"unknown user fields: {sorted(unknown)}")
+        values = {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()}
+        result = await self.db.case_users.update_one({"_id": username}, {"$set": values})
+        return bool(result.matched_count)
+
+    async def failed_login(self, username: str, now: datetime, max_failures: int, lock_until: datetime) -> None:
+        await self.db.case_users.update_one({"_id": username}, {"$inc": {"failed_logins": 1}})
+        await self.db.case_users.update_one(
+            {"_id": username, "failed_logins": {"$gte": max_failures}},
+            {"$set": {"locked_until": lock_until, "failed_logins": 0}},
+        )
+
+    async def active_workers(self, team: str, since: datetime) -> int:
+        return int(await self.db.case_users.count_documents({
+            "disabled": False, "role": {"$in": ["case_worker", "supervisor"]}, "teams": team,
+            "last_seen_at": {"$gte": since},
+        }))
+
+    async def add_session(self, session: Session) -> None:
+        await self.db.case_sessions.insert_one({
+            "_id": session.token_hash, "username": session.username, "csrf": session.csrf,
+            "kind": session.kind, "created_at": session.created_at, "expires_at": session.expires_at,
+        })
+
+    async def get_session(self, token_hash: str) -> Session | None:
+        d = await self.db.case_sessions.find_one({"_id": token_hash})
+        if d is None:
+            return None
+        created, expires = _aware(d["created_at"]), _aware(d["expires_at"])
+        assert created is not None and expires is not None
+        return Session(str(d["_id"]), str(d["username"]), str(d["csrf"]), d["kind"], created, expires)
+
+    async def delete_sessions(self, *, token_hash: str | None = None, username: str | None = None) -> None:
+        if token_hash is not None:
+            await self.db.case_sessions.delete_one({"_id": token_hash})
+        if username is not None:
+            await self.db.case_sessions.delete_many({"username": username})
+
+    async def append_audit(self, entry: AuditEntry) -> None:
+        counter = await self.db.counters.find_one_and_update(
+            {"_id": "audit"}, {"$inc": {"value": 1}}, upsert=True, return_document=ReturnDocument.AFTER
+        )
+        await self.db.audit.insert_one({
+            "_id": int(counter["value"]), "at": entry.at, "actor": entry.actor, "action": entry.action,
+            "target": entry.target, "outcome": entry.outcome, "detail": dict(entry.detail),
+        })
+
+    async def query_audit(self, query: AuditQuery) -> list[AuditEntry]:
+        q: dict[str, Any] = {
+            name: getattr(query, name) for name in ("actor", "action", "target", "outcome")
+            if getattr(query, name) is not None
+        }
+        if query.since is not None:
+            q["at"] = {"$gte": query.since}
+        docs = await self.db.audit.find(q).sort("_id", DESCENDING).limit(query.limit).to_list(query.limit)
+        return [
+            AuditEntry(_aware(d["at"]) or datetime.now(UTC), str(d["actor"]), str(d["action"]),
+                       str(d["target"]), d["outcome"], dict(d.get("detail", {})), int(d["_id"]))
+            for d in docs
+        ]

@@ -1,0 +1,461 @@
+"""SQLite adapter of the casework store port, on the process's shared :class:`SqliteDb`.
+
+Claims and escalations run inside ``SqliteDb.tx()`` (``BEGIN IMMEDIATE``), so two
+workers can never both win a case; a partial unique index allows one open case per
+contact and serves ``handling_case`` as a single index lookup. The audit table
+refuses UPDATE and DELETE through triggers, whatever code runs against the file.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import aiosqlite
+
+from caseline.store.sqlite import SqliteDb
+from casework.model import (
+    HANDLED,
+    SEVERITIES,
+    AuditEntry,
+    AuditQuery,
+    Case,
+    NewCase,
+    Note,
+    Session,
+    Status,
+    Trigger,
+    User,
+    severity_rank,
+)
+from casework.ports import CaseStore, UserExists
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS cases (
+    id TEXT PRIMARY KEY,
+    contact_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    team TEXT NOT NULL,
+    sev INTEGER NOT NULL,
+    categories TEXT NOT NULL DEFAULT '[]',
+    status TEXT NOT NULL,
+    open INTEGER,
+    reason TEXT NOT NULL DEFAULT '',
+    lang TEXT NOT NULL DEFAULT 'en',
+    country TEXT,
+    assignee TEXT,
+    opened_at TEXT NOT NULL,
+    claimed_at TEXT,
+    first_response_at TEXT,
+    resolved_at TEXT,
+    sla_due TEXT,
+    lease_until TEXT,
+    outcome TEXT,
+    triggers TEXT NOT NULL DEFAULT '[]',
+    notes TEXT NOT NULL DEFAULT '[]',
+    referrals TEXT NOT NULL DEFAULT '[]'
+);
+CREATE UNIQUE INDEX IF NOT EXISTS cases_open_contact ON cases (contact_id) WHERE open = 1;
+CREATE INDEX IF NOT EXISTS cases_queue ON cases (team, status, sev DESC, opened_at);
+CREATE INDEX IF NOT EXISTS cases_lease ON cases (status, lease_until);
+CREATE TABLE IF NOT EXISTS case_alerts (
+    case_id TEXT NOT NULL, kind TEXT NOT NULL, notifier TEXT NOT NULL, at TEXT NOT NULL,
+    PRIMARY KEY (case_id, kind, notifier)
+);
+CREATE TABLE IF NOT EXISTS case_users (
+    username TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    teams TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0,
+    failed_logins INTEGER NOT NULL DEFAULT 0,
+    locked_until TEXT,
+    last_seen_at TEXT,
+    created_at TEXT
+);
+CREATE TABLE IF NOT EXISTS case_sessions (
+    token_hash TEXT PRIMARY KEY,
+    username TEXT NOT NULL,
+    csrf TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS case_sessions_user ON case_sessions (username);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_actor ON audit (actor, id);
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"""
+
+_USER_FIELDS = {"disabled", "password_hash", "failed_logins", "locked_until", "last_seen_at", "role", "teams"}
+
+
+def _ts(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat()
+
+
+def _dt(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _case(row: sqlite3.Row) -> Case:
+    opened = _dt(row["opened_at"])
+    assert opened is not None
+    return Case(
+        id=row["id"], contact_id=row["contact_id"], channel=row["channel"], team=row["team"],
+        severity=SEVERITIES[row["sev"]], categories=tuple(json.loads(row["categories"])),
+        status=row["status"], reason=row["reason"], lang=row["lang"], country=row["country"],
+        opened_at=opened, sla_due=_dt(row["sla_due"]), assignee=row["assignee"],
+        claimed_at=_dt(row["claimed_at"]), first_response_at=_dt(row["first_response_at"]),
+        resolved_at=_dt(row["resolved_at"]), lease_until=_dt(row["lease_until"]), outcome=row["outcome"],
+        triggers=tuple(Trigger.from_json(t) for t in json.loads(row["triggers"])),
+        notes=tuple(Note.from_json(n) for n in json.loads(row["notes"])),
+        referrals=tuple(Note.from_json(n) for n in json.loads(row["referrals"])),
+    )
+
+
+def _user(row: sqlite3.Row) -> User:
+    return User(
+        username=row["username"], role=row["role"], teams=tuple(json.loads(row["teams"])),
+        password_hash=row["password_hash"], disabled=bool(row["disabled"]),
+        failed_logins=row["failed_logins"], locked_until=_dt(row["locked_until"]),
+        last_seen_at=_dt(row["last_seen_at"]), created_at=_dt(row["created_at"]),
+    )
+
+
+async def _one(conn: aiosqlite.Connection, sql: str, params: Sequence[Any]) -> sqlite3.Row | None:
+    cur = await conn.execute(sql, params)
+    row = await cur.fetchone()
+    await cur.close()
+    return row
+
+
+async def _changed(conn: aiosqlite.Connection, sql: str, params: Sequence[Any]) -> int:
+    cur = await conn.execute(sql, params)
+    count = cur.rowcount
+    await cur.close()
+    return count
+
+
+class SqliteCaseStore(CaseStore):
+    def __init__(self, db: SqliteDb) -> None:
+        self.db = db
+
+    async def open(self) -> None:
+        await self.db.open()
+        await self.db.executescript(SCHEMA)
+
+    async def escalate(self, new: NewCase, trigger: Trigger) -> tuple[Case, bool]:
+        async with self.db.tx() as conn:
+            row = await _one(conn, "SELECT * FROM cases WHERE contact_id = ? AND open = 1", (new.contact_id,))
+            if row is None:
+                await conn.execute(
+                    "INSERT INTO cases (id, contact_id, channel, team, sev, categories, status, open, reason,"
+                    " lang, country, opened_at, sla_due, triggers) VALUES (?,?,?,?,?,?,'waiting',1,?,?,?,?,?,?)",
+                    (new.id, new.contact_id, new.channel, new.team, severity_rank(new.severity),
+                     json.dumps(list(new.categories)), new.reason, new.lang, new.country,
+                     _ts(new.opened_at), _ts(new.sla_due), json.dumps([trigger.to_json()])),
+                )
+                created = await _one(conn, "SELECT * FROM cases WHERE id = ?", (new.id,))
+                assert created is not None
+                return _case(created), True
+            case = _case(row)
+            seqs = {t.inbound_seq for t in case.triggers}
+            if trigger.inbound_seq is not None and trigger.inbound_seq in seqs:
+                return case, False
+            categories = list(dict.fromkeys(case.categories + new.categories))
+            await conn.execute(
+                "UPDATE cases SET sev = MAX(sev, ?), categories = ?, triggers = ? WHERE id = ?",
+                (severity_rank(new.severity), json.dumps(categories),
+                 json.dumps([t.to_json() for t in case.triggers] + [trigger.to_json()]), case.id),
+            )
+            updated = await _one(conn, "SELECT * FROM cases WHERE id = ?", (case.id,))
+            assert updated is not None
+            return _case(updated), False
+
+    async def set_sla_due(self, case_id: str, due: datetime | None) -> None:
+        async with self.db.tx() as conn:
+            await conn.execute("UPDATE cases SET sla_due = ? WHERE id = ?", (_ts(due), case_id))
+
+    async def get(self, case_id: str) -> Case | None:
+        row = await self.db.fetchone("SELECT * FROM cases WHERE id = ?", (case_id,))
+        return None if row is None else _case(row)
+
+    async def handling_case(self, contact_id: str) -> str | None:
+        row = await self.db.fetchone(
+            "SELECT id, status FROM cases WHERE contact_id = ? AND open = 1", (contact_id,)
+        )
+        return str(row["id"]) if row is not None and row["status"] in HANDLED else None
+
+    async def list_cases(
+        self, teams: Sequence[str] | None, statuses: Sequence[str] | None = None,
+        since: datetime | None = None, limit: int = 500,
+    ) -> list[Case]:
+        where, params = ["1 = 1"], []
+        if teams is not None:
+            where.append(f"team IN ({','.join('?' * len(teams))})")
+            params += list(teams)
+        if statuses:
+            where.append(f"status IN ({','.join('?' * len(statuses))})")
+            params += list(statuses)
+        if since is not None:
+            where.append("opened_at >= ?")
+            params.append(_ts(since))
+        rows = await self.db.fetchall(
+            f"SELECT * FROM cases WHERE {' AND '.join(where)} ORDER BY sev DESC, opened_at LIMIT ?",
+            (*params, limit),
+        )
+        return [_case(r) for r in rows]
+
+    async def claim(self, case_id: str, worker: str, now: datetime, lease_until: datetime) -> Case | None:
+        async with self.db.tx() as conn:
+            taken = await _changed(
+                conn,
+                "UPDATE cases SET status = 'claimed', assignee = ?, claimed_at = COALESCE(claimed_at, ?),"
+                " lease_until = ? WHERE id = ? AND (status = 'waiting' OR (open = 1 AND lease_until < ?))",
+                (worker, _ts(now), _ts(lease_until), case_id, _ts(now)),
+            )
+            row = await _one(conn, "SELECT * FROM cases WHERE id = ?", (case_id,)) if taken else None
+        return None if row is None else _case(row)
+
+    async def claim_next(
+        self, teams: Sequence[str], worker: str, now: datetime, lease_until: datetime
+    ) -> Case | None:
+        if not teams:
+            return None
+        async with self.db.tx() as conn:
+            head = await _one(
+                conn,
+                f"SELECT id FROM cases WHERE team IN ({','.join('?' * len(teams))}) AND status = 'waiting'"
+                " ORDER BY sev DESC, opened_at LIMIT 1",
+                list(teams),
+            )
+            if head is None:
+                return None
+            await conn.execute(
+                "UPDATE cases SET status = 'claimed', assignee = ?, claimed_at = COALESCE(claimed_at, ?),"
+                " lease_until = ? WHERE id = ?",
+                (worker, _ts(now), _ts(lease_until), head["id"]),
+            )
+            row = await _one(conn, "SELECT * FROM cases WHERE id = ?", (head["id"],))
+        return None if row is None else _case(row)
+
+    async def renew_leases(self, worker: str, lease_until: datetime) -> int:
+        async with self.db.tx() as conn:
+            return await _changed(
+                conn, "UPDATE cases SET lease_until = ? WHERE assignee = ? AND status IN ('claimed',"
+                " 'awaiting_user')", (_ts(lease_until), worker),
+            )
+
+    async def release_lapsed(self, now: datetime) -> list[str]:
+        async with self.db.tx() as conn:
+            cur = await conn.execute(
+                "SELECT id FROM cases WHERE status IN ('claimed', 'awaiting_user') AND lease_until < ?",
+                (_ts(now),),
+            )
+            ids = [str(r["id"]) for r in await cur.fetchall()]
+            await cur.close()
+            await conn.executemany(
+                "UPDATE cases SET status = 'waiting', assignee = NULL, lease_until = NULL WHERE id = ?",
+                [(i,) for i in ids],
+            )
+        return ids
+
+    async def set_status(self, case_id: str, status: Status, *, only_from: Sequence[str] = ()) -> bool:
+        allowed = list(only_from) or ["waiting", "claimed", "awaiting_user"]
+        async with self.db.tx() as conn:
+            return 1 == await _changed(
+                conn, f"UPDATE cases SET status = ? WHERE id = ? AND status IN ({','.join('?' * len(allowed))})",
+                (status, case_id, *allowed),
+            )
+
+    async def record_reply(self, case_id: str, worker: str, now: datetime) -> bool:
+        async with self.db.tx() as conn:
+            return 1 == await _changed(
+                conn,
+                "UPDATE cases SET status = 'awaiting_user', first_response_at = COALESCE(first_response_at, ?)"
+                " WHERE id = ? AND assignee = ? AND status IN ('claimed', 'awaiting_user')",
+                (_ts(now), case_id, worker),
+            )
+
+    async def add_note(self, case_id: str, note: Note) -> bool:
+        column = "referrals" if note.kind == "referral" else "notes"
+        async with self.db.tx() as conn:
+            row = await _one(conn, f"SELECT {column} FROM cases WHERE id = ?", (case_id,))
+            if row is None:
+                return False
+            items = json.loads(row[column]) + [note.to_json()]
+            await conn.execute(f"UPDATE cases SET {column} = ? WHERE id = ?", (json.dumps(items), case_id))
+        return True
+
+    async def transfer(
+        self, case_id: str, *, to_user: str | None, to_team: str | None, now: datetime,
+        lease_until: datetime,
+    ) -> Case | None:
+        async with self.db.tx() as conn:
+            if to_team is not None:
+                sql, params = ("UPDATE cases SET team = ?, status = 'waiting', assignee = NULL, lease_until = NULL"
+                               " WHERE id = ? AND open = 1", (to_team, case_id))
+            else:
+                sql, params = ("UPDATE cases SET assignee = ?, status = 'claimed', lease_until = ?,"
+                               " claimed_at = COALESCE(claimed_at, ?) WHERE id = ? AND open = 1",
+                               (to_user, _ts(lease_until), _ts(now), case_id))
+            if not await _changed(conn, sql, params):
+                return None
+            row = await _one(conn, "SELECT * FROM cases WHERE id = ?", (case_id,))
+        return None if row is None else _case(row)
+
+    async def resolve(self, case_id: str, outcome: str, now: datetime) -> Case | None:
+        async with self.db.tx() as conn:
+            done = await _changed(
+                conn,
+                "UPDATE cases SET status = 'resolved', open = NULL, outcome = ?, resolved_at = ?,"
+                " lease_until = NULL WHERE id = ? AND open = 1",
+                (outcome, _ts(now), case_id),
+            )
+            row = await _one(conn, "SELECT * FROM cases WHERE id = ?", (case_id,)) if done else None
+        return None if row is None else _case(row)
+
+    async def claim_alert(self, case_id: str, kind: str, notifier: str, now: datetime) -> bool:
+        async with self.db.tx() as conn:
+            return 1 == await _changed(
+                conn, "INSERT OR IGNORE INTO case_alerts (case_id, kind, notifier, at) VALUES (?,?,?,?)",
+                (case_id, kind, notifier, _ts(now)),
+            )
+
+    async def release_alert(self, case_id: str, kind: str, notifier: str) -> None:
+        async with self.db.tx() as conn:
+            await conn.execute(
+                "DELETE FROM case_alerts WHERE case_id = ? AND kind = ? AND notifier = ?",
+                (case_id, kind, notifier),
+            )
+
+    async def alerts(self, case_id: str) -> list[tuple[str, str]]:
+        rows = await self.db.fetchall(
+            "SELECT kind, notifier FROM case_alerts WHERE case_id = ? ORDER BY kind, notifier", (case_id,)
+        )
+        return [(str(r["kind"]), str(r["notifier"])) for r in rows]
+
+    async def add_user(self, user: User) -> None:
+        try:
+            async with self.db.tx() as conn:
+                await conn.execute(
+                    "INSERT INTO case_users (username, role, teams, password_hash, disabled, created_at)"
+                    " VALUES (?,?,?,?,?,?)",
+                    (user.username, user.role, json.dumps(list(user.teams)), user.password_hash,
+                     int(user.disabled), _ts(user.created_at)),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise UserExists(user.username) from exc
+
+    async def get_user(self, username: str) -> User | None:
+        row = await self.db.fetchone("SELECT * FROM case_users WHERE username = ?", (username,))
+        return None if row is None else _user(row)
+
+    async def list_users(self) -> list[User]:
+        return [_user(r) for r in await self.db.fetchall("SELECT * FROM case_users ORDER BY username")]
+
+    async def update_user(self, username: str, **fields: object) -> bool:
+        unknown = set(fields) - _USER_FIELDS
+        if unknown:
+            raise ValueError(f"unknown user fields: {sorted(unknown)}")
+        values = [_sql_value(v) for v in fields.values()]
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        async with self.db.tx() as conn:
+            return 1 == await _changed(
+                conn, f"UPDATE case_users SET {assignments} WHERE username = ?", (*values, username)
+            )
+
+    async def failed_login(self, username: str, now: datetime, max_failures: int, lock_until: datetime) -> None:
+        async with self.db.tx() as conn:
+            await conn.execute(
+                "UPDATE case_users SET failed_logins = failed_logins + 1 WHERE username = ?", (username,)
+            )
+            await conn.execute(
+                "UPDATE case_users SET locked_until = ?, failed_logins = 0 WHERE username = ?"
+                " AND failed_logins >= ?",
+                (_ts(lock_until), username, max_failures),
+            )
+
+    async def active_workers(self, team: str, since: datetime) -> int:
+        rows = await self.db.fetchall(
+            "SELECT teams FROM case_users WHERE disabled = 0 AND role IN ('case_worker', 'supervisor')"
+            " AND last_seen_at >= ?",
+            (_ts(since),),
+        )
+        return sum(1 for r in rows if team in json.loads(r["teams"]))
+
+    async def add_session(self, session: Session) -> None:
+        async with self.db.tx() as conn:
+            await conn.execute(
+                "INSERT INTO case_sessions (token_hash, username, csrf, kind, created_at, expires_at)"
+                " VALUES (?,?,?,?,?,?)",
+                (session.token_hash, session.username, session.csrf, session.kind,
+                 _ts(session.created_at), _ts(session.expires_at)),
+            )
+
+    async def get_session(self, token_hash: str) -> Session | None:
+        row = await self.db.fetchone("SELECT * FROM case_sessions WHERE token_hash = ?", (token_hash,))
+        if row is None:
+            return None
+        created, expires = _dt(row["created_at"]), _dt(row["expires_at"])
+        assert created is not None and expires is not None
+        return Session(row["token_hash"], row["username"], row["csrf"], row["kind"], created, expires)
+
+    async def delete_sessions(self, *, token_hash: str | None = None, username: str | None = None) -> None:
+        async with self.db.tx() as conn:
+            if token_hash is not None:
+                await conn.execute("DELETE FROM case_sessions WHERE token_hash = ?", (token_hash,))
+            if username is not None:
+                await conn.execute("DELETE FROM case_sessions WHERE username = ?", (username,))
+
+    async def append_audit(self, entry: AuditEntry) -> None:
+        async with self.db.tx() as conn:
+            await conn.execute(
+                "INSERT INTO audit (at, actor, action, target, outcome, detail) VALUES (?,?,?,?,?,?)",
+                (_ts(entry.at), entry.actor, entry.action, entry.target, entry.outcome,
+                 json.dumps(entry.detail, default=str)),
+            )
+
+    async def query_audit(self, query: AuditQuery) -> list[AuditEntry]:
+        where, params = ["1 = 1"], []
+        for name in ("actor", "action", "target", "outcome"):
+            value = getattr(query, name)
+            if value is not None:
+                where.append(f"{name} = ?")
+                params.append(value)
+        if query.since is not None:
+            where.append("at >= ?")
+            params.append(_ts(query.since))
+        rows = await self.db.fetchall(
+            f"SELECT * FROM audit WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?", (*params, query.limit)
+        )
+        return [
+            AuditEntry(_dt(r["at"]) or datetime.now(UTC), r["actor"], r["action"], r["target"], r["outcome"],
+                       json.loads(r["detail"]), r["id"])
+            for r in rows
+        ]
+
+
+def _sql_value(value: object) -> object:
+    if isinstance(value, datetime):
+        return _ts(value)
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (tuple, list)):
+        return json.dumps(list(value))
+    return value

@@ -1,0 +1,58 @@
+"""Shared fixtures: storage backends for the contract suites, settings, and the app."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from caseline.app import load_stages
+from caseline.pipeline import Stages
+from caseline.settings import Settings, load_settings
+from caseline.store.factory import Backend
+from caseline.store.sqlite import SqliteDb
+from tests.fakes.mongo import fake_async_database
+
+MONGO_URI = os.environ.get("CASELINE_TEST_MONGODB_URI", "")
+BACKENDS = ["sqlite", "mongo-real" if MONGO_URI else "mongo-fake"]
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if MONGO_URI:
+        return "MongoDB contract tests: REAL server from CASELINE_TEST_MONGODB_URI"
+    return "MongoDB contract tests: in-process fake (mongomock); set CASELINE_TEST_MONGODB_URI for a real server"
+
+
+@pytest.fixture(scope="session")
+def stages(tmp_path_factory: pytest.TempPathFactory) -> Stages:
+    """Content and models load once per test session (the NLU trains once into a cache)."""
+    cache = tmp_path_factory.mktemp("nlu-cache")
+    return load_stages(load_settings(data_dir=cache, secret_key="s" * 40))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings(data_dir=tmp_path / "var", secret_key="test-secret-key-" + "x" * 32)
+
+
+@pytest.fixture(params=BACKENDS)
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    kind: str = request.param
+    if kind == "sqlite":
+        db = SqliteDb(tmp_path / "contract.sqlite3")
+        yield Backend(sqlite=db)
+        await db.close()
+    elif kind == "mongo-fake":
+        yield Backend(mongo=fake_async_database())
+    else:
+        from pymongo import AsyncMongoClient
+
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(MONGO_URI, tz_aware=True)
+        name = f"caseline_test_{uuid.uuid4().hex[:10]}"
+        yield Backend(mongo=client[name])
+        await client.drop_database(name)
+        await client.close()
