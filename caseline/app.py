@@ -60,7 +60,7 @@ def load_stages(settings: Settings) -> Stages:
         screen=RiskScreen.load(),
         responder=SafetyResponder.load(),
         nlu=EmbeddedNlu.load(cache_dir=settings.data_dir / "nlu-cache"),
-        flows=FlowEngine.load(),
+        flows=FlowEngine.load(snapshot_dir=settings.data_dir / "flow-versions"),
     )
 
 

@@ -10,8 +10,14 @@ from typing import Any
 import click
 from aiohttp import web
 
-from caseline.app import build_services, create_app, describe
+from caseline.app import Services, build_services, create_app, describe
+from caseline.chat import run_chat
+from caseline.reload import register_pid, reload_flows, signal_servers
 from caseline.settings import Settings, SettingsError, ensure_secret_key, load_settings
+from flows.check import SHIPPED_CONTENT, check_dir
+from flows.cli import flows_group
+from flows.errors import errors_in
+from nlu.cli import nlu_group
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -27,6 +33,11 @@ def _configure_logging(level: str) -> None:
 
 async def _serve(settings: Settings, banner: list[str]) -> None:
     services = await build_services(settings)
+    await _serve_services(services, banner)
+
+
+async def _serve_services(services: Services, banner: list[str]) -> None:
+    settings = services.settings
     app = create_app(services)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -39,9 +50,13 @@ async def _serve(settings: Settings, banner: list[str]) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    snapshots = settings.data_dir / "flow-versions"
+    loop.add_signal_handler(signal.SIGHUP, reload_flows, services.pipeline.stages, snapshots)
+    pid_file = register_pid(settings.data_dir)
     try:
         await stop.wait()
     finally:
+        pid_file.unlink(missing_ok=True)
         await runner.cleanup()
 
 
@@ -76,6 +91,32 @@ def demo(host: str | None, port: int | None, log_level: str) -> None:
     base = f"http://{settings.host}:{settings.port}"
     banner = [f"  Web chat: {base}/", f"  Health:   {base}/healthz", "Press Ctrl+C to stop."]
     asyncio.run(_serve(settings, banner))
+
+
+@main.command()
+@click.option("--lang", default=None, help="Language hint for the first message.")
+def chat(lang: str | None) -> None:
+    """Chat with the full pipeline in the terminal, on the embedded store."""
+    settings = ensure_secret_key(_settings())
+    asyncio.run(run_chat(settings, lang))
+
+
+@flows_group.command("reload")
+def flows_reload() -> None:
+    """Validate the flow content, then tell running servers (SIGHUP) to load it."""
+    settings = _settings()
+    _sources, problems = check_dir(SHIPPED_CONTENT)
+    errors = errors_in(problems)
+    if errors:
+        for problem in errors:
+            click.echo(str(problem), err=True)
+        raise click.ClickException("content has errors; running servers keep the version they have")
+    pids = signal_servers(settings.data_dir)
+    click.echo(f"signalled {len(pids)} server process(es)" if pids else "no running server found")
+
+
+main.add_command(flows_group)
+main.add_command(nlu_group)
 
 
 if __name__ == "__main__":
