@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -75,7 +74,8 @@ async def build_services(
     backend = backend or open_backend(settings)
     store = conversation_store(backend)
     await store.open()
-    stages = stages or await asyncio.to_thread(load_stages, settings)
+    if stages is None:
+        stages = await asyncio.to_thread(load_stages, settings)
     hub = WebchatHub()
     outbox_ref: list[OutboxWorker] = []
     pipeline = Pipeline(
@@ -187,7 +187,5 @@ def create_app(services: Services, *, background: bool = True) -> web.Applicatio
 
 def describe(services: Services) -> dict[str, Any]:
     """What is switched on, for the start-up banner (no secrets)."""
-    return json.loads(json.dumps({
-        "store": "mongodb" if services.settings.uses_mongo else f"sqlite:{services.settings.sqlite_path}",
-        "channels": sorted(services.senders),
-    }))
+    store = "mongodb" if services.settings.uses_mongo else f"sqlite:{services.settings.sqlite_path}"
+    return {"store": store, "channels": sorted(services.senders)}

@@ -8,6 +8,7 @@ queue is claimed, so replies reach a contact in the order they were decided.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Mapping
@@ -67,10 +68,8 @@ class OutboxWorker:
             if attempted:
                 continue
             self.wakeup.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wakeup.wait(), timeout=idle)
-            except TimeoutError:
-                pass
 
     async def _deliver(self, item: OutboxItem) -> None:
         sender = self.senders.get(item.channel)

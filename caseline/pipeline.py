@@ -47,7 +47,6 @@ log = logging.getLogger("caseline.pipeline")
 
 Clock = Callable[[], datetime]
 HISTORY_WINDOW = 5
-SAFETY_PAYLOADS = ("safety:confirm", "safety:ok", "safety:human")
 
 
 def utcnow() -> datetime:
@@ -231,7 +230,7 @@ class Pipeline:
         turn: Turn,
     ) -> None:
         state["safety_mode"] = int(state["safety_mode"]) - 1
-        if msg.payload == "safety:human":
+        if self.stages.responder.wants_person(msg.content, lang):
             await self.cases.escalate(Escalation(
                 msg.contact_id, msg.channel, "low", (), "asked_for_person", seq, lang, country,
             ))

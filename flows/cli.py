@@ -54,3 +54,7 @@ def _shown(path: Path) -> Path:
         return path.relative_to(Path.cwd())
     except ValueError:
         return path
+
+
+if __name__ == "__main__":
+    flows_group()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from caseline.messages import Reply
 
@@ -85,17 +85,17 @@ class FlowError:
     detail: str
 
 
-FlowEvent = Union[
-    SendReply,
-    OpenCase,
-    SetField,
-    ScheduleJob,
-    RecordAnswer,
-    OptOut,
-    RequestErasure,
-    FlowEnded,
-    FlowError,
-]
+FlowEvent = (
+    SendReply
+    | OpenCase
+    | SetField
+    | ScheduleJob
+    | RecordAnswer
+    | OptOut
+    | RequestErasure
+    | FlowEnded
+    | FlowError
+)
 
 
 @dataclass(frozen=True, slots=True)

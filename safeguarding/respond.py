@@ -299,6 +299,11 @@ class SafetyResponder:
         text = "\n".join([pack.text("followup_other"), *block, self._safe_word_line(pack)])
         return [Reply(text, buttons=human, meta=meta)]
 
+    def wants_person(self, text_or_payload: str, lang: str) -> bool:
+        """True for the "talk to a person" button or its typed equivalent in ``lang``."""
+        raw = (text_or_payload or "").strip()
+        return raw == PAYLOAD_HUMAN or normalise(raw) in self._pack(lang).human_words
+
     def help_details(self, lang: str, country: str | None) -> list[Reply]:
         """What the safe word shows: every offered number, the emergency number, the safe word."""
         pack = self._pack(lang)

@@ -278,19 +278,19 @@ class SqliteCaseStore(CaseStore):
     async def set_status(self, case_id: str, status: Status, *, only_from: Sequence[str] = ()) -> bool:
         allowed = list(only_from) or ["waiting", "claimed", "awaiting_user"]
         async with self.db.tx() as conn:
-            return 1 == await _changed(
+            return await _changed(
                 conn, f"UPDATE cases SET status = ? WHERE id = ? AND status IN ({','.join('?' * len(allowed))})",
                 (status, case_id, *allowed),
-            )
+            ) == 1
 
     async def record_reply(self, case_id: str, worker: str, now: datetime) -> bool:
         async with self.db.tx() as conn:
-            return 1 == await _changed(
+            return await _changed(
                 conn,
                 "UPDATE cases SET status = 'awaiting_user', first_response_at = COALESCE(first_response_at, ?)"
                 " WHERE id = ? AND assignee = ? AND status IN ('claimed', 'awaiting_user')",
                 (_ts(now), case_id, worker),
-            )
+            ) == 1
 
     async def add_note(self, case_id: str, note: Note) -> bool:
         column = "referrals" if note.kind == "referral" else "notes"
@@ -332,10 +332,10 @@ class SqliteCaseStore(CaseStore):
 
     async def claim_alert(self, case_id: str, kind: str, notifier: str, now: datetime) -> bool:
         async with self.db.tx() as conn:
-            return 1 == await _changed(
+            return await _changed(
                 conn, "INSERT OR IGNORE INTO case_alerts (case_id, kind, notifier, at) VALUES (?,?,?,?)",
                 (case_id, kind, notifier, _ts(now)),
-            )
+            ) == 1
 
     async def release_alert(self, case_id: str, kind: str, notifier: str) -> None:
         async with self.db.tx() as conn:
@@ -376,9 +376,9 @@ class SqliteCaseStore(CaseStore):
         values = [_sql_value(v) for v in fields.values()]
         assignments = ", ".join(f"{name} = ?" for name in fields)
         async with self.db.tx() as conn:
-            return 1 == await _changed(
+            return await _changed(
                 conn, f"UPDATE case_users SET {assignments} WHERE username = ?", (*values, username)
-            )
+            ) == 1
 
     async def failed_login(self, username: str, now: datetime, max_failures: int, lock_until: datetime) -> None:
         async with self.db.tx() as conn:
