@@ -19,6 +19,8 @@ from bots import wiring as bots_wiring
 from bots.base import Sender
 from bots.webchat import WebchatHub, WebchatRoutes, WebchatSender
 from caseline.identity import contact_id
+from caseline.logs import correlation_id, new_correlation_id
+from caseline.metrics import Metrics
 from caseline.outbox import OutboxWorker
 from caseline.pipeline import Clock, Pipeline, Stages, utcnow
 from caseline.ports import CaseGateway
@@ -45,6 +47,7 @@ class Services:
     pipeline: Pipeline
     outbox: OutboxWorker
     hub: WebchatHub
+    metrics: Metrics
     senders: dict[str, Sender] = field(default_factory=dict)
     clock: Clock = utcnow
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -77,6 +80,7 @@ async def build_services(
     if stages is None:
         stages = await asyncio.to_thread(load_stages, settings)
     hub = WebchatHub()
+    metrics = Metrics()
     outbox_ref: list[OutboxWorker] = []
     pipeline = Pipeline(
         store,
@@ -87,13 +91,21 @@ async def build_services(
         default_country=settings.default_country,
         clock=clock,
         on_committed=lambda: outbox_ref[0].kick() if outbox_ref else None,
+        metrics=metrics,
     )
     senders: dict[str, Sender] = {
         "webchat": WebchatSender(hub, lambda uid: contact_id(settings.secret_key, "webchat", uid)),
     }
-    outbox = OutboxWorker(store, senders, pipeline.owner, lease_seconds=settings.lease_seconds, clock=clock)
+    outbox = OutboxWorker(
+        store, senders, pipeline.owner, lease_seconds=settings.lease_seconds, clock=clock, metrics=metrics
+    )
     outbox_ref.append(outbox)
-    services = Services(settings, backend, store, pipeline, outbox, hub, senders, clock=clock)
+
+    async def backlog() -> None:
+        metrics.outbox_backlog.set(await store.outbox_backlog())
+
+    metrics.add_probe(backlog)
+    services = Services(settings, backend, store, pipeline, outbox, hub, metrics, senders, clock=clock)
     senders.update(bots_wiring.build_senders(services))
     pipeline.cases = cases or await casework_wiring.build_gateway(backend, services)
     return services
@@ -134,6 +146,20 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 
 @web.middleware
+async def correlation(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Tag every log line of a request with one id (taken from X-Request-Id when sane)."""
+    given = request.headers.get("X-Request-Id", "")
+    cid = given if given.isalnum() and len(given) <= 64 else new_correlation_id()
+    token = correlation_id.set(cid)
+    try:
+        response = await handler(request)
+    finally:
+        correlation_id.reset(token)
+    response.headers["X-Request-Id"] = cid
+    return response
+
+
+@web.middleware
 async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
     response = await handler(request)
     response.headers.setdefault(
@@ -151,6 +177,12 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    body = await request.app[SERVICES].metrics.render()
+    return web.Response(body=body, content_type="text/plain", charset="utf-8",
+                        headers={"Cache-Control": "no-store"})
+
+
 async def readyz(request: web.Request) -> web.Response:
     ok = await request.app[SERVICES].store.ping()
     return web.json_response({"status": "ready" if ok else "store unreachable"}, status=200 if ok else 503)
@@ -159,11 +191,12 @@ async def readyz(request: web.Request) -> web.Response:
 def create_app(services: Services, *, background: bool = True) -> web.Application:
     app = web.Application(
         client_max_size=services.settings.max_body_bytes,
-        middlewares=[security_headers, error_middleware],
+        middlewares=[correlation, security_headers, error_middleware],
     )
     app[SERVICES] = services
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_endpoint)
     WebchatRoutes(services.pipeline, services.store, services.hub, services.settings.secret_key).register(app)
     bots_wiring.mount(app, services)
     casework_wiring.mount(app, services)

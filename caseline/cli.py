@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 from typing import Any
 
 import click
 from aiohttp import web
 
+from caseline import logs
 from caseline.app import Services, build_services, create_app, describe
 from caseline.chat import run_chat
 from caseline.reload import register_pid, reload_flows, signal_servers
@@ -27,8 +27,8 @@ def _settings(**overrides: Any) -> Settings:
         raise click.ClickException(str(exc)) from exc
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+def _configure_logging(level: str, fmt: str = "json") -> None:
+    logs.configure(level, fmt)
 
 
 async def _serve(settings: Settings, banner: list[str]) -> None:
@@ -69,9 +69,10 @@ def main() -> None:
 @click.option("--host", default=None, help="Interface to listen on (CASELINE_HOST).")
 @click.option("--port", type=int, default=None, help="Port to listen on (CASELINE_PORT).")
 @click.option("--log-level", default="info", show_default=True)
-def serve(host: str | None, port: int | None, log_level: str) -> None:
+@click.option("--log-format", type=click.Choice(["json", "text"]), default="json", show_default=True)
+def serve(host: str | None, port: int | None, log_level: str, log_format: str) -> None:
     """Run the service for production: settings come from CASELINE_* and CASELINE_CONFIG."""
-    _configure_logging(log_level)
+    _configure_logging(log_level, log_format)
     settings = _settings(host=host, port=port)
     if not settings.secret_key:
         raise click.ClickException(
@@ -86,7 +87,7 @@ def serve(host: str | None, port: int | None, log_level: str) -> None:
 @click.option("--log-level", default="warning", show_default=True)
 def demo(host: str | None, port: int | None, log_level: str) -> None:
     """Run an embedded demo: SQLite under the data directory, a web chat and the console."""
-    _configure_logging(log_level)
+    _configure_logging(log_level, "text")
     settings = ensure_secret_key(_settings(host=host, port=port))
     base = f"http://{settings.host}:{settings.port}"
     banner = [f"  Web chat: {base}/", f"  Health:   {base}/healthz", "Press Ctrl+C to stop."]

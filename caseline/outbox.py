@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 
 from bots.base import Sender, SendResult
+from caseline.metrics import Metrics, seconds_since
 from caseline.pipeline import Clock, utcnow
 from caseline.store.base import ConversationStore, OutboxItem
 
@@ -39,7 +40,9 @@ class OutboxWorker:
         *,
         lease_seconds: float = 30.0,
         clock: Clock = utcnow,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics or Metrics()
         self.store = store
         self.senders = dict(senders)
         self.owner = owner
@@ -83,11 +86,17 @@ class OutboxWorker:
             result = SendResult.retry(f"{type(exc).__name__}")
         if result.ok:
             self.sent_total += 1
+            self.metrics.messages_out.labels(item.channel).inc()
+            if item.attempts == 1:
+                queued = seconds_since(item.next_attempt_at, self.clock())
+                self.metrics.delivery_latency.labels(item.channel).observe(queued)
             await self.store.complete_outbox(item.id, "sent", platform_message_id=result.platform_message_id)
         elif result.permanent or item.attempts >= MAX_ATTEMPTS:
+            self.metrics.send_failures.labels(item.channel, "permanent").inc()
             log.warning("outbox item %s failed for good: %s", item.id, result.error)
             await self.store.complete_outbox(item.id, "failed", result.error)
         else:
+            self.metrics.send_failures.labels(item.channel, "retry").inc()
             delay = backoff_seconds(item.attempts, result.retry_after)
             await self.store.retry_outbox(
                 item.id, self.clock() + timedelta(seconds=delay), result.error or "retry"

@@ -38,7 +38,9 @@ from flows.events import (
     SendReply,
     SetField,
 )
-from nlu.result import Nlu
+from caseline.logs import correlation_id
+from caseline.metrics import Metrics, seconds_since
+from nlu.result import FALLBACK_INTENT, Nlu
 from safeguarding.respond import SafetyResponder
 from safeguarding.screen import RiskScreen
 from safeguarding.verdict import Verdict
@@ -81,6 +83,7 @@ class Pipeline:
         default_country: str | None = None,
         clock: Clock = utcnow,
         on_committed: Callable[[], None] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.stages = stages
@@ -92,20 +95,27 @@ class Pipeline:
         self.owner = f"proc-{uuid.uuid4().hex[:12]}"
         self._on_committed = on_committed
         self._background: set[asyncio.Task[bool]] = set()
+        self.metrics = metrics or Metrics()
 
     async def submit(self, message: Inbound) -> int | None:
         """Persist a message (durably, before any answer to the platform) and process it.
 
         Returns the inbox sequence number, or None for a duplicate delivery.
         """
-        seq = await self.store.accept_inbound(message)
+        seq = await self._accept(message)
         if seq is not None:
             await self.drain(message.contact_id)
         return seq
 
+    async def _accept(self, message: Inbound) -> int | None:
+        seq = await self.store.accept_inbound(message)
+        counter = self.metrics.messages_in if seq is not None else self.metrics.duplicates
+        counter.labels(message.channel).inc()
+        return seq
+
     async def accept(self, message: Inbound) -> int | None:
         """Persist a message and process it off the request (webhooks answer 200 at once)."""
-        seq = await self.store.accept_inbound(message)
+        seq = await self._accept(message)
         if seq is not None:
             self.process_soon(message.contact_id)
         return seq
@@ -167,6 +177,7 @@ class Pipeline:
         return await self.store.acquire_lease(contact_id, self.owner, now, now + self.lease)
 
     async def _process_with_retry(self, record: InboundRecord) -> None:
+        correlation_id.set(f"in-{record.seq}")
         for _attempt in range(5):
             conv = await self.store.load_conversation(record.message.contact_id)
             if conv is None:
@@ -175,6 +186,8 @@ class Pipeline:
                 await self.store.commit_turn(await self._turn(conv, record))
             except VersionConflict:
                 continue
+            msg = record.message
+            self.metrics.turn_latency.labels(msg.channel).observe(seconds_since(msg.received_at, self.clock()))
             if self._on_committed is not None:
                 self._on_committed()
             return
@@ -191,6 +204,8 @@ class Pipeline:
         turn = Turn()
 
         verdict = self.stages.screen.screen(text, lang, history[-(HISTORY_WINDOW - 1):])
+        if verdict.categories:
+            self.metrics.screened(verdict.categories, verdict.severity.label)
         state["recent"] = (history + [text])[-HISTORY_WINDOW:] if msg.text is not None else history
         state["turns"] = int(state.get("turns", 0)) + 1
         state["last_inbound_at"] = msg.received_at.isoformat()
@@ -217,6 +232,7 @@ class Pipeline:
         self, msg: Inbound, seq: int, verdict: Verdict, lang: str, country: str | None,
         state: dict[str, Any],
     ) -> None:
+        self.metrics.escalations.labels(verdict.severity.label).inc()
         case_id = await self.cases.escalate(Escalation(
             contact_id=msg.contact_id, channel=msg.channel, severity=verdict.severity.label,
             categories=verdict.categories, reason="screen", inbound_seq=seq, lang=lang,
@@ -244,6 +260,8 @@ class Pipeline:
     ) -> None:
         text = msg.text or ""
         parse = await self.stages.nlu.parse(text, lang) if text else None
+        if parse is not None and parse.intent.name == FALLBACK_INTENT:
+            self.metrics.nlu_fallbacks.inc()
         inp = FlowInput(
             text=msg.text,
             payload=msg.payload,

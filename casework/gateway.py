@@ -1,6 +1,7 @@
-"""Placeholder case gateway for the foundation: records escalations in memory.
+"""The pipeline's case gateway: store-backed, plus the in-memory one for bare tests.
 
-The case-worker queue replaces it with a store-backed gateway behind the same port.
+``handling_case`` runs for every inbound message, so it is one indexed lookup and
+nothing else; opening cases and live notifications go through the desk.
 """
 
 from __future__ import annotations
@@ -8,11 +9,29 @@ from __future__ import annotations
 import logging
 
 from caseline.ports import Escalation
+from casework.core import Casework
 
 log = logging.getLogger("caseline.casework")
 
 
+class StoreCaseGateway:
+    def __init__(self, casework: Casework) -> None:
+        self.casework = casework
+        self.desk = casework.desk
+
+    async def escalate(self, escalation: Escalation) -> str:
+        return await self.desk.escalate(escalation)
+
+    async def handling_case(self, contact_id: str) -> str | None:
+        return await self.desk.store.handling_case(contact_id)
+
+    async def contact_wrote(self, case_id: str, contact_id: str) -> None:
+        await self.desk.contact_wrote(case_id, contact_id)
+
+
 class MemoryCaseGateway:
+    """Records escalations in memory; for pipeline tests that don't need the queue."""
+
     def __init__(self) -> None:
         self.cases: dict[str, list[Escalation]] = {}
 

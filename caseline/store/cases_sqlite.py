@@ -205,7 +205,8 @@ class SqliteCaseStore(CaseStore):
         self, teams: Sequence[str] | None, statuses: Sequence[str] | None = None,
         since: datetime | None = None, limit: int = 500,
     ) -> list[Case]:
-        where, params = ["1 = 1"], []
+        where: list[str] = ["1 = 1"]
+        params: list[Any] = []
         if teams is not None:
             where.append(f"team IN ({','.join('?' * len(teams))})")
             params += list(teams)
@@ -307,13 +308,15 @@ class SqliteCaseStore(CaseStore):
         lease_until: datetime,
     ) -> Case | None:
         async with self.db.tx() as conn:
+            params: tuple[Any, ...]
             if to_team is not None:
-                sql, params = ("UPDATE cases SET team = ?, status = 'waiting', assignee = NULL, lease_until = NULL"
-                               " WHERE id = ? AND open = 1", (to_team, case_id))
+                sql = ("UPDATE cases SET team = ?, status = 'waiting', assignee = NULL, lease_until = NULL"
+                       " WHERE id = ? AND open = 1")
+                params = (to_team, case_id)
             else:
-                sql, params = ("UPDATE cases SET assignee = ?, status = 'claimed', lease_until = ?,"
-                               " claimed_at = COALESCE(claimed_at, ?) WHERE id = ? AND open = 1",
-                               (to_user, _ts(lease_until), _ts(now), case_id))
+                sql = ("UPDATE cases SET assignee = ?, status = 'claimed', lease_until = ?,"
+                       " claimed_at = COALESCE(claimed_at, ?) WHERE id = ? AND open = 1")
+                params = (to_user, _ts(lease_until), _ts(now), case_id)
             if not await _changed(conn, sql, params):
                 return None
             row = await _one(conn, "SELECT * FROM cases WHERE id = ?", (case_id,))
@@ -432,7 +435,8 @@ class SqliteCaseStore(CaseStore):
             )
 
     async def query_audit(self, query: AuditQuery) -> list[AuditEntry]:
-        where, params = ["1 = 1"], []
+        where: list[str] = ["1 = 1"]
+        params: list[Any] = []
         for name in ("actor", "action", "target", "outcome"):
             value = getattr(query, name)
             if value is not None:

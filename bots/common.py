@@ -1,0 +1,189 @@
+"""What the platform connectors share: authentication checks, JSON errors, intake and choice memory.
+
+Each platform module only translates its own payloads; the rules that must be the same
+everywhere live here once: constant-time secret checks, a JSON ``{"error"}`` for every
+refusal, a typed number meaning the numbered choice last offered, and delivering an
+inbound message durably (the store's unique key de-duplicates platform retries).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from caseline.identity import contact_id
+from caseline.messages import Button, Inbound, InboundKind, Reply
+from caseline.pipeline import Pipeline
+from caseline.store.base import ConversationStore, OutboxDraft, TranscriptDraft
+
+log = logging.getLogger("caseline.bots")
+
+OFFERED = "offered_choices"
+UNREACHABLE = "unreachable"
+MEDIA_ACK = (
+    "Thank you for sending that. I can't open photos, voice notes or files here, "
+    "so please tell me in words what you would like to say."
+)
+
+
+def refuse(status: type[web.HTTPException], reason: str) -> web.HTTPException:
+    """A 4xx that leaves as ``{"error": reason}``."""
+    return status(text=json.dumps({"error": reason}), content_type="application/json")
+
+
+def same_secret(expected: str, given: str | None) -> bool:
+    """Constant-time comparison; an unset expected secret never matches."""
+    if not expected or given is None:
+        return False
+    return hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace"))
+
+
+def hmac_hex(key: str, raw: bytes) -> str:
+    return hmac.new(key.encode(), raw, "sha256").hexdigest()
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    """Parse an authenticated body; malformed JSON or a non-object is a 400."""
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise refuse(web.HTTPBadRequest, "body must be JSON") from None
+    if not isinstance(body, dict):
+        raise refuse(web.HTTPBadRequest, "body must be a JSON object")
+    return body
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Split at paragraph, line or word boundaries so no part exceeds ``limit`` characters."""
+    parts: list[str] = []
+    while len(text) > limit:
+        cut = max(text.rfind(sep, 0, limit + 1) for sep in ("\n\n", "\n", " "))
+        cut = cut if cut > limit // 2 else limit
+        parts.append(text[:cut].rstrip())
+        text = text[cut:].lstrip()
+    parts.append(text)
+    return [p for p in parts if p] or [""]
+
+
+def platform_time(timestamp: object, now: datetime) -> datetime:
+    """A platform's unix timestamp, never later than now (the 24-hour window counts from it)."""
+    try:
+        when = datetime.fromtimestamp(int(str(timestamp)), UTC)
+    except (ValueError, OverflowError, OSError):
+        return now
+    return min(when, now)
+
+
+def offered(state: dict[str, Any]) -> tuple[Button, ...]:
+    raw = state.get(OFFERED)
+    if not isinstance(raw, list):
+        return ()
+    return tuple(Button(str(p), str(t)) for p, t in (x for x in raw if isinstance(x, list) and len(x) == 2))
+
+
+def typed_choice(state: dict[str, Any], text: str) -> Button | None:
+    """The offered choice a typed number, exact title or returned payload stands for."""
+    choices = offered(state)
+    if not choices:
+        return None
+    button = Reply("", buttons=choices).choice_for(text)
+    return button or next((b for b in choices if b.payload == text), None)
+
+
+async def remember_offered(store: ConversationStore, contact: str, reply: Reply) -> None:
+    """Keep the choices just shown (or none), so "2" later means the second of these."""
+    conv = await store.load_conversation(contact)
+    if conv is None:
+        return
+    new = [[b.payload, b.title] for b in reply.choices]
+    if conv.state.get(OFFERED, []) != new:
+        await store.update_state(contact, {OFFERED: new})
+
+
+async def mark_unreachable(store: ConversationStore, contact: str, channel: str) -> None:
+    await store.update_state(contact, {UNREACHABLE: channel})
+
+
+class PartProgress:
+    """How many parts of a split reply went out, so a retry resumes instead of repeating them.
+
+    Kept in memory and bounded: after a restart a part may be sent twice (at-least-once).
+    """
+
+    def __init__(self, max_items: int = 10_000) -> None:
+        self.max_items = max_items
+        self._done: OrderedDict[int, int] = OrderedDict()
+
+    def sent(self, item_id: int) -> int:
+        return self._done.get(item_id, 0)
+
+    def advance(self, item_id: int, parts: int) -> None:
+        self._done[item_id] = parts
+        while len(self._done) > self.max_items:
+            self._done.popitem(last=False)
+
+    def finish(self, item_id: int) -> None:
+        self._done.pop(item_id, None)
+
+
+@dataclass
+class Intake:
+    """Turns a translated platform message into an :class:`Inbound` and accepts it durably."""
+
+    channel: str
+    pipeline: Pipeline
+    store: ConversationStore
+    secret_key: str
+    clock: Callable[[], datetime]
+
+    def contact(self, platform_user_id: str) -> str:
+        return contact_id(self.secret_key, self.channel, platform_user_id)
+
+    async def state(self, contact: str) -> dict[str, Any]:
+        conv = await self.store.load_conversation(contact)
+        return dict(conv.state) if conv is not None else {}
+
+    async def submit(
+        self, platform_user_id: str, message_id: str, *, text: str | None = None,
+        payload: str | None = None, kind: InboundKind = "text", received_at: datetime | None = None,
+        lang_hint: str | None = None,
+    ) -> int | None:
+        """Persist the message (None for a duplicate) and let the pipeline process it off the request."""
+        contact = self.contact(platform_user_id)
+        state = await self.state(contact)
+        button = typed_choice(state, text) if kind == "text" and text is not None else None
+        if button is not None:
+            text, payload, kind = None, button.payload, "button"
+        message = Inbound(
+            channel=self.channel, platform_user_id=platform_user_id, contact_id=contact,
+            platform_message_id=message_id, received_at=received_at or self.clock(), text=text,
+            payload=payload, kind=kind, lang_hint=lang_hint,
+        )
+        seq = await self.pipeline.accept(message)
+        if seq is None:
+            return None
+        if state.get(UNREACHABLE) == self.channel:
+            await self.store.update_state(contact, {UNREACHABLE: None})
+        if kind == "media" and text is None:
+            await self._acknowledge_media(message, seq)
+        return seq
+
+    async def _acknowledge_media(self, message: Inbound, seq: int) -> None:
+        reply = Reply(MEDIA_ACK)
+        draft = OutboxDraft(f"media-ack:{seq}", message.contact_id, self.channel, message.platform_user_id,
+                            reply, seq)
+        note = TranscriptDraft(message.contact_id, "out", "bot", MEDIA_ACK, self.clock(), seq)
+        await self.store.enqueue([draft], [note])
+
+    async def unreachable(self, platform_user_id: str, reachable: bool = False) -> None:
+        """A platform told us the contact blocked us (or came back); only known contacts are touched."""
+        contact = self.contact(platform_user_id)
+        await self.store.update_state(contact, {UNREACHABLE: None if reachable else self.channel})
