@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from caseline.logs import correlation_id
 from caseline.messages import Inbound, Reply
+from caseline.metrics import Metrics, seconds_since
 from caseline.ports import CaseGateway, Escalation
 from caseline.store.base import (
     Conversation,
@@ -38,8 +40,6 @@ from flows.events import (
     SendReply,
     SetField,
 )
-from caseline.logs import correlation_id
-from caseline.metrics import Metrics, seconds_since
 from nlu.result import FALLBACK_INTENT, Nlu
 from safeguarding.respond import SafetyResponder
 from safeguarding.screen import RiskScreen
