@@ -54,7 +54,7 @@ def json_object(raw: bytes) -> dict[str, Any]:
     """Parse an authenticated body; malformed JSON or a non-object is a 400."""
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
         raise refuse(web.HTTPBadRequest, "body must be JSON") from None
     if not isinstance(body, dict):
         raise refuse(web.HTTPBadRequest, "body must be a JSON object")

@@ -51,7 +51,7 @@ from bots.common import (
     split_text,
 )
 from bots.ratelimit import KeyedBuckets, Pacer, TokenBucket
-from caseline.messages import Reply
+from caseline.messages import InboundKind, Reply
 from caseline.settings import Settings
 
 log = logging.getLogger("caseline.telegram")
@@ -158,7 +158,7 @@ class TelegramIntake:
             await asyncio.wait(self._tasks, timeout=5)
 
 
-def _content(msg: Message) -> tuple[str | None, str | None, str | None]:
+def _content(msg: Message) -> tuple[InboundKind | None, str | None, str | None]:
     """(kind, text, payload) of a message; kind None for service messages we ignore."""
     if msg.text is not None:
         command, _, rest = msg.text.partition(" ")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from threadpoolctl import threadpool_limits
 
 from bots import wiring as bots_wiring
 from bots.base import Sender
@@ -57,7 +58,12 @@ SERVICES = web.AppKey("services", Services)
 
 
 def load_stages(settings: Settings) -> Stages:
-    """Load content and models; slow parts (NLU training) run once and are cached on disk."""
+    """Load content and models; slow parts (NLU training) run once and are cached on disk.
+
+    BLAS is held to one thread: the NLU scores one short message at a time, and idle
+    BLAS threads spinning on a small machine slow the event loop and the SQLite thread.
+    """
+    threadpool_limits(limits=1)
     return Stages(
         screen=RiskScreen.load(),
         responder=SafetyResponder.load(),

@@ -18,6 +18,7 @@ from flows.check import SHIPPED_CONTENT, check_dir
 from flows.cli import flows_group
 from flows.errors import errors_in
 from nlu.cli import nlu_group
+from safeguarding.cli import lexicons_group, screen_command
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -118,6 +119,8 @@ def flows_reload() -> None:
 
 main.add_command(flows_group)
 main.add_command(nlu_group)
+main.add_command(screen_command)
+main.add_command(lexicons_group)
 
 
 if __name__ == "__main__":

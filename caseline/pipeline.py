@@ -153,14 +153,17 @@ class Pipeline:
         worked = False
         while await self._take_lease(contact_id):
             worked = True
+            renewed = self.clock()
             try:
-                while (record := await self.store.next_pending(contact_id)) is not None:
-                    await self._take_lease(contact_id)
-                    await self._process_with_retry(record)
-            finally:
+                while (turn := await self.store.load_turn(contact_id)) is not None:
+                    if self.clock() - renewed > self.lease / 3:
+                        await self._take_lease(contact_id)
+                        renewed = self.clock()
+                    await self._process_with_retry(*turn)
+            except BaseException:
                 await self.store.release_lease(contact_id, self.owner)
-            # A message may have arrived between our last look and the release.
-            if await self.store.next_pending(contact_id) is None:
+                raise
+            if await self.store.release_if_idle(contact_id, self.owner):
                 break
         return worked
 
@@ -176,15 +179,17 @@ class Pipeline:
         now = self.clock()
         return await self.store.acquire_lease(contact_id, self.owner, now, now + self.lease)
 
-    async def _process_with_retry(self, record: InboundRecord) -> None:
+    async def _process_with_retry(self, record: InboundRecord, conv: Conversation) -> None:
         correlation_id.set(f"in-{record.seq}")
         for _attempt in range(5):
-            conv = await self.store.load_conversation(record.message.contact_id)
-            if conv is None:
-                raise RuntimeError("inbound message without a conversation row")
             try:
                 await self.store.commit_turn(await self._turn(conv, record))
             except VersionConflict:
+                # The state moved under us (a case worker's hand-back, say): start over.
+                fresh = await self.store.load_turn(conv.contact_id)
+                if fresh is None or fresh[0].seq != record.seq:
+                    return
+                record, conv = fresh
                 continue
             msg = record.message
             self.metrics.turn_latency.labels(msg.channel).observe(seconds_since(msg.received_at, self.clock()))

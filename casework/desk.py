@@ -161,9 +161,9 @@ class Desk:
         await self.store.renew_leases(actor.username, now + self.config.lease)
 
     async def queue(self, actor: User, status: str | None = None) -> list[Case]:
+        await self.require(actor, "case.read", "case.list")
         if status is not None and status not in STATUSES and status != "open":
             raise BadInput(f"status must be one of open, {', '.join(STATUSES)}")
-        await self.require(actor, "case.read", "case.list")
         statuses = ["waiting", *HANDLED] if status in (None, "open") else [status]
         return await self.store.list_cases(actor.teams, statuses)
 
@@ -195,8 +195,8 @@ class Desk:
         return case
 
     async def reply(self, actor: User, case_id: str, text: object) -> None:
-        body = clean_text(text, "text")
         case = await self._case(actor, case_id, "case.reply", "case.reply")
+        body = clean_text(text, "text")
         if case.status not in HANDLED or case.assignee != actor.username:
             raise await self._deny(actor, "case.reply", case_id, Forbidden("claim the case before replying"))
         await self._send(case, Reply(body), f"worker:{actor.username}", f"case:{case_id}:w:{uuid.uuid4().hex}")
@@ -205,27 +205,27 @@ class Desk:
         self.hub.publish(case.team, {"type": "case", "case_id": case_id})
 
     async def note(self, actor: User, case_id: str, text: object) -> None:
-        body = clean_text(text, "text", MAX_NOTE_CHARS)
         await self._case(actor, case_id, "case.note", "case.note")
+        body = clean_text(text, "text", MAX_NOTE_CHARS)
         await self.store.add_note(case_id, Note(actor.username, body, self.clock()))
         await self.audit.record(actor.username, "case.note", case_id)
 
     async def refer(self, actor: User, case_id: str, service: object, text: object = None) -> None:
+        await self._case(actor, case_id, "case.refer", "case.refer")
         known = {r.id: r for r in self.config.referrals}
         if not isinstance(service, str) or service not in known:
             raise BadInput(f"'service' must be one of {', '.join(known)}")
         detail = clean_text(text, "note", MAX_NOTE_CHARS) if text else ""
-        await self._case(actor, case_id, "case.refer", "case.refer")
         line = f"{known[service].name}" + (f": {detail}" if detail else "")
         await self.store.add_note(case_id, Note(actor.username, line, self.clock(), "referral"))
         await self.audit.record(actor.username, "case.refer", case_id, service=service)
 
     async def transfer(self, actor: User, case_id: str, to_user: object = None, to_team: object = None) -> Case:
+        case = await self._case(actor, case_id, "case.transfer", "case.transfer")
         if (to_user is None) == (to_team is None):
             raise BadInput("give exactly one of 'to_user' or 'to_team'")
-        case = await self._case(actor, case_id, "case.transfer", "case.transfer")
-        await self._held(actor, case, "case.transfer")
         target = await self._transfer_target(actor, case, to_user, to_team)
+        await self._held(actor, case, "case.transfer")
         now = self.clock()
         moved = await self.store.transfer(
             case_id, to_user=to_user if isinstance(to_user, str) else None,
@@ -250,9 +250,9 @@ class Desk:
         return f"user:{colleague.username}"
 
     async def resolve(self, actor: User, case_id: str, outcome: object) -> Case:
+        case = await self._case(actor, case_id, "case.resolve", "case.resolve")
         if outcome not in OUTCOMES:
             raise BadInput(f"'outcome' must be one of {', '.join(OUTCOMES)}")
-        case = await self._case(actor, case_id, "case.resolve", "case.resolve")
         await self._held(actor, case, "case.resolve")
         done = await self.store.resolve(case_id, str(outcome), self.clock())
         if done is None:

@@ -14,6 +14,7 @@ from safeguarding.lexicon import EXACT, GAP, GAP_WORDS, PREFIX, Spec
 
 T = TypeVar("T")
 FUZZY_MIN = 6  # only tokens/stems this long are repaired (short words collide: die/dye)
+FUZZY_MAX = 24  # longer tokens are not words a child misspelt; bounds the work
 
 
 def _match(specs: Sequence[Spec], k: int, toks: Sequence[str], i: int,
@@ -127,7 +128,7 @@ class PatternIndex(Generic[T]):
 
     def repair(self, tok: str) -> str:
         """Map a misspelt token (one edit away from a lexicon word or stem) onto it."""
-        if len(tok) < FUZZY_MIN or not tok.isalpha() or self.known(tok):
+        if not FUZZY_MIN <= len(tok) <= FUZZY_MAX or not tok.isalpha() or self.known(tok):
             return tok
         for d in _deletes(tok):
             for word in sorted(self._fuzzy_exact.get(d, ())):
@@ -150,24 +151,26 @@ class PatternIndex(Generic[T]):
         if len(text) > 200:  # bound the work on hostile input; the rest stays one token
             return [*self.segment(text[:200]), text[200:]]
         n = len(text)
-        # best[p] = (covered letters, words) for the prefix text[:p]
-        best: list[tuple[int, list[str]] | None] = [None] * (n + 1)
-        best[0] = (0, [])
+        known = self.vocab.__contains__
+        stems = self.stems
+        # best[p] = ((covered letters, -words), words) for the prefix text[:p]
+        best: list[tuple[tuple[int, int], list[str]] | None] = [None] * (n + 1)
+        best[0] = ((0, 0), [])
         for p in range(n):
             cur = best[p]
             if cur is None:
                 continue
-            score, words = cur
+            (score, neg), words = cur
             starts = [p] + ([p - 1] if words and p > 0 and len(words[-1]) > 1 else [])
             for s in starts:
                 for q in range(p + 1, min(n, s + 24) + 1):
                     piece = text[s:q]
-                    if len(piece) > 1 and self.known(piece):
-                        cand = (score + q - p, [*words, piece])
+                    if len(piece) > 1 and (known(piece) or piece in stems):
+                        cand = ((score + q - p, neg - 1), [*words, piece])
                         old = best[q]
                         if old is None or cand[0] > old[0]:
                             best[q] = cand
-            skip = (score, [*words, text[p]])
+            skip = ((score, neg - 1), [*words, text[p]])
             old = best[p + 1]
             if old is None or skip[0] > old[0]:
                 best[p + 1] = skip

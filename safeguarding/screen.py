@@ -159,6 +159,14 @@ class RiskScreen:
         if not shown:
             return NO_RISK
         shown.sort(key=lambda ev: (ev.start, -ev.severity))
+        seen: set[tuple[int, int, str]] = set()
+        unique = []
+        for ev in shown:  # the same phrase in several lexicons is one piece of evidence
+            key = (ev.start, ev.end, ev.category)
+            if key not in seen:
+                seen.add(key)
+                unique.append(ev)
+        shown = unique
         matches = tuple(
             Match(ev.start, ev.end, ev.rule, ev.category, ev.severity) for ev in shown
         )

@@ -142,6 +142,10 @@ class ConversationStore(ABC):
         """The contact's oldest unprocessed inbound message."""
 
     @abstractmethod
+    async def load_turn(self, contact_id: str) -> tuple[InboundRecord, Conversation] | None:
+        """The oldest pending message and the conversation's current state, read together."""
+
+    @abstractmethod
     async def inbound_status(self, seq: int) -> str | None: ...
 
     @abstractmethod
@@ -154,6 +158,14 @@ class ConversationStore(ABC):
 
     @abstractmethod
     async def release_lease(self, contact_id: str, owner: str) -> None: ...
+
+    @abstractmethod
+    async def release_if_idle(self, contact_id: str, owner: str) -> bool:
+        """Release the lease unless a message is pending; true if released.
+
+        Checking and releasing together means a message accepted meanwhile is never left
+        without a processor: either we see it, or its submitter can take the lease.
+        """
 
     @abstractmethod
     async def load_conversation(self, contact_id: str) -> Conversation | None: ...

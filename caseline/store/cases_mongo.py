@@ -81,7 +81,8 @@ class MongoCaseStore(CaseStore):
         )
         await self.db.cases.create_index([("status", ASCENDING), ("lease_until", ASCENDING)], name="sweeper")
         await self.db.cases.create_index([("assignee", ASCENDING), ("status", ASCENDING)], name="assignee")
-        await self.db.case_sessions.create_index("expires_at", expireAfterSeconds=0)
+        # Validity is checked against the app clock; the TTL only purges long-dead sessions.
+        await self.db.case_sessions.create_index("expires_at", expireAfterSeconds=86400)
         await self.db.case_sessions.create_index("username")
         await self.db.audit.create_index([("actor", ASCENDING), ("_id", DESCENDING)])
 

@@ -138,6 +138,13 @@ class MongoConversationStore(ConversationStore):
         doc = docs[0]
         return InboundRecord(int(doc["_id"]), Inbound.from_json(doc["body"]), doc["status"])
 
+    async def load_turn(self, contact_id: str) -> tuple[InboundRecord, Conversation] | None:
+        record = await self.next_pending(contact_id)
+        if record is None:
+            return None
+        conv = await self.load_conversation(contact_id)
+        return None if conv is None else (record, conv)
+
     async def inbound_status(self, seq: int) -> str | None:
         doc = await self.db.inbound.find_one({"_id": seq}, {"status": 1})
         return None if doc is None else str(doc["status"])
@@ -162,6 +169,17 @@ class MongoConversationStore(ConversationStore):
         await self.db.conversations.update_one(
             {"_id": contact_id, "lease_owner": owner}, {"$set": {"lease_owner": None, "lease_until": None}}
         )
+
+    async def release_if_idle(self, contact_id: str, owner: str) -> bool:
+        # Release first, then look: a message that arrived in between is either seen here
+        # (and the lease taken back) or its submitter finds the lease free.
+        if await self.next_pending(contact_id) is not None:
+            return False
+        await self.release_lease(contact_id, owner)
+        if await self.next_pending(contact_id) is None:
+            return True
+        now = datetime.now(UTC)
+        return not await self.acquire_lease(contact_id, owner, now, now + timedelta(seconds=30))
 
     async def load_conversation(self, contact_id: str) -> Conversation | None:
         doc = await self.db.conversations.find_one({"_id": contact_id})

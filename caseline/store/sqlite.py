@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -34,6 +34,8 @@ from caseline.store.base import (
     TurnCommit,
     VersionConflict,
 )
+
+T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS inbound (
@@ -102,7 +104,13 @@ def _dt(value: str) -> datetime:
 
 
 class SqliteDb:
-    """One aiosqlite connection per process, with a lock so transactions never interleave."""
+    """One aiosqlite connection per process.
+
+    :meth:`run` executes a whole store operation as one function in aiosqlite's
+    connection thread, so an operation costs one thread hop instead of one per
+    statement; :meth:`tx` remains for code that needs awaits inside a transaction.
+    A lock keeps the two from interleaving on the shared connection.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -132,6 +140,30 @@ class SqliteDb:
             raise StoreUnavailable("SQLite store is not open")
         return self._conn
 
+    async def run(self, fn: Callable[[sqlite3.Connection], T], *, write: bool = True) -> T:
+        """Run ``fn`` on the raw connection in aiosqlite's thread; in a transaction if ``write``."""
+        async with self._lock:
+            conn = self.conn
+
+            def call() -> T:
+                raw: sqlite3.Connection = conn._conn  # aiosqlite's own connection, in its own thread
+                if not write:
+                    return fn(raw)
+                raw.execute("BEGIN IMMEDIATE")
+                try:
+                    result = fn(raw)
+                except BaseException:
+                    raw.execute("ROLLBACK")
+                    raise
+                raw.execute("COMMIT")
+                return result
+
+            try:
+                result: T = await conn._execute(call)
+            except sqlite3.OperationalError as exc:
+                raise StoreUnavailable(f"SQLite: {exc}") from exc
+            return result
+
     @asynccontextmanager
     async def tx(self) -> AsyncIterator[aiosqlite.Connection]:
         """A write transaction; rolled back whole on any error."""
@@ -146,11 +178,7 @@ class SqliteDb:
             await conn.execute("COMMIT")
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        async with self._lock:
-            cur = await self.conn.execute(sql, params)
-            rows = await cur.fetchall()
-            await cur.close()
-        return list(rows)
+        return await self.run(lambda c: list(c.execute(sql, params).fetchall()), write=False)
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
         rows = await self.fetchall(sql, params)
@@ -179,8 +207,8 @@ def _outbox_item(row: sqlite3.Row) -> OutboxItem:
     )
 
 
-async def _insert_outbox(conn: aiosqlite.Connection, drafts: Sequence[OutboxDraft], now: datetime) -> None:
-    await conn.executemany(
+def _insert_outbox(conn: sqlite3.Connection, drafts: Sequence[OutboxDraft], now: datetime) -> None:
+    conn.executemany(
         "INSERT OR IGNORE INTO outbox (key, contact_id, channel, platform_user_id, reply,"
         " inbound_seq, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         [
@@ -191,12 +219,30 @@ async def _insert_outbox(conn: aiosqlite.Connection, drafts: Sequence[OutboxDraf
     )
 
 
-async def _insert_transcript(conn: aiosqlite.Connection, entries: Sequence[TranscriptDraft]) -> None:
-    await conn.executemany(
+def _insert_transcript(conn: sqlite3.Connection, entries: Sequence[TranscriptDraft]) -> None:
+    conn.executemany(
         "INSERT INTO transcript (contact_id, direction, author, text, at, inbound_seq)"
         " VALUES (?, ?, ?, ?, ?, ?)",
         [(e.contact_id, e.direction, e.author, e.text, _ts(e.at), e.inbound_seq) for e in entries],
     )
+
+
+def _conversation(row: sqlite3.Row) -> Conversation:
+    return Conversation(
+        row["contact_id"], row["channel"], row["platform_user_id"],
+        json.loads(row["state"]), row["version"], row["last_seq"],
+    )
+
+
+def _pending(conn: sqlite3.Connection, contact_id: str) -> InboundRecord | None:
+    row = conn.execute(
+        "SELECT seq, body, status FROM inbound WHERE contact_id = ? AND status = 'pending'"
+        " ORDER BY seq LIMIT 1",
+        (contact_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    return InboundRecord(row["seq"], Inbound.from_json(json.loads(row["body"])), row["status"])
 
 
 class SqliteConversationStore(ConversationStore):
@@ -221,39 +267,40 @@ class SqliteConversationStore(ConversationStore):
         return True
 
     async def ensure_conversation(self, contact_id: str, channel: str, platform_user_id: str) -> None:
-        async with self.db.tx() as conn:
-            await conn.execute(
-                "INSERT OR IGNORE INTO conversations (contact_id, channel, platform_user_id)"
-                " VALUES (?, ?, ?)",
+        def op(c: sqlite3.Connection) -> None:
+            c.execute(
+                "INSERT OR IGNORE INTO conversations (contact_id, channel, platform_user_id) VALUES (?, ?, ?)",
                 (contact_id, channel, platform_user_id),
             )
 
+        await self.db.run(op)
+
     async def accept_inbound(self, message: Inbound) -> int | None:
-        async with self.db.tx() as conn:
-            await conn.execute(
-                "INSERT OR IGNORE INTO conversations (contact_id, channel, platform_user_id)"
-                " VALUES (?, ?, ?)",
+        def op(c: sqlite3.Connection) -> int | None:
+            c.execute(
+                "INSERT OR IGNORE INTO conversations (contact_id, channel, platform_user_id) VALUES (?, ?, ?)",
                 (message.contact_id, message.channel, message.platform_user_id),
             )
-            cur = await conn.execute(
+            cur = c.execute(
                 "INSERT OR IGNORE INTO inbound (channel, platform_message_id, contact_id, body,"
                 " received_at) VALUES (?, ?, ?, ?, ?)",
                 (message.channel, message.platform_message_id, message.contact_id,
                  json.dumps(message.to_json()), _ts(message.received_at)),
             )
-            seq = cur.lastrowid if cur.rowcount == 1 else None
-            await cur.close()
-        return seq
+            return cur.lastrowid if cur.rowcount == 1 else None
+
+        return await self.db.run(op)
 
     async def next_pending(self, contact_id: str) -> InboundRecord | None:
-        row = await self.db.fetchone(
-            "SELECT seq, body, status FROM inbound WHERE contact_id = ? AND status = 'pending'"
-            " ORDER BY seq LIMIT 1",
-            (contact_id,),
-        )
-        if row is None:
-            return None
-        return InboundRecord(row["seq"], Inbound.from_json(json.loads(row["body"])), row["status"])
+        return await self.db.run(lambda c: _pending(c, contact_id), write=False)
+
+    async def load_turn(self, contact_id: str) -> tuple[InboundRecord, Conversation] | None:
+        def op(c: sqlite3.Connection) -> tuple[InboundRecord, Conversation] | None:
+            record = _pending(c, contact_id)
+            row = c.execute("SELECT * FROM conversations WHERE contact_id = ?", (contact_id,)).fetchone()
+            return None if record is None or row is None else (record, _conversation(row))
+
+        return await self.db.run(op, write=False)
 
     async def inbound_status(self, seq: int) -> str | None:
         row = await self.db.fetchone("SELECT status FROM inbound WHERE seq = ?", (seq,))
@@ -268,90 +315,85 @@ class SqliteConversationStore(ConversationStore):
         return [r["contact_id"] for r in rows]
 
     async def acquire_lease(self, contact_id: str, owner: str, now: datetime, until: datetime) -> bool:
-        async with self.db.tx() as conn:
-            cur = await conn.execute(
+        def op(c: sqlite3.Connection) -> bool:
+            cur = c.execute(
                 "UPDATE conversations SET lease_owner = ?, lease_until = ? WHERE contact_id = ?"
                 " AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?)",
                 (owner, _ts(until), contact_id, owner, _ts(now)),
             )
-            taken = cur.rowcount == 1
-            await cur.close()
-        return taken
+            return cur.rowcount == 1
+
+        return await self.db.run(op)
 
     async def release_lease(self, contact_id: str, owner: str) -> None:
-        async with self.db.tx() as conn:
-            await conn.execute(
-                "UPDATE conversations SET lease_owner = NULL, lease_until = NULL"
-                " WHERE contact_id = ? AND lease_owner = ?",
-                (contact_id, owner),
-            )
+        await self.db.run(lambda c: _release(c, contact_id, owner))
+
+    async def release_if_idle(self, contact_id: str, owner: str) -> bool:
+        def op(c: sqlite3.Connection) -> bool:
+            if _pending(c, contact_id) is not None:
+                return False
+            _release(c, contact_id, owner)
+            return True
+
+        return await self.db.run(op)
 
     async def load_conversation(self, contact_id: str) -> Conversation | None:
-        row = await self.db.fetchone(
-            "SELECT contact_id, channel, platform_user_id, state, version, last_seq"
-            " FROM conversations WHERE contact_id = ?",
-            (contact_id,),
-        )
-        if row is None:
-            return None
-        return Conversation(
-            row["contact_id"], row["channel"], row["platform_user_id"],
-            json.loads(row["state"]), row["version"], row["last_seq"],
-        )
+        row = await self.db.fetchone("SELECT * FROM conversations WHERE contact_id = ?", (contact_id,))
+        return None if row is None else _conversation(row)
 
     async def commit_turn(self, commit: TurnCommit) -> None:
         now = datetime.now(UTC)
-        async with self.db.tx() as conn:
-            cur = await conn.execute("SELECT status FROM inbound WHERE seq = ?", (commit.inbound_seq,))
-            row = await cur.fetchone()
-            await cur.close()
+
+        def op(c: sqlite3.Connection) -> None:
+            row = c.execute("SELECT status FROM inbound WHERE seq = ?", (commit.inbound_seq,)).fetchone()
             if row is not None and row["status"] == "done":
                 return
-            cur = await conn.execute(
+            cur = c.execute(
                 "UPDATE conversations SET state = ?, version = version + 1, last_seq = ?,"
                 " updated_at = ? WHERE contact_id = ? AND version = ?",
                 (json.dumps(commit.state), commit.inbound_seq, _ts(now), commit.contact_id,
                  commit.expected_version),
             )
-            updated = cur.rowcount
-            await cur.close()
-            if updated != 1:
+            if cur.rowcount != 1:
                 raise VersionConflict(commit.contact_id)
-            await _insert_outbox(conn, commit.outbox, now)
-            await _insert_transcript(conn, commit.transcript)
-            await conn.execute("UPDATE inbound SET status = 'done' WHERE seq = ?", (commit.inbound_seq,))
+            _insert_outbox(c, commit.outbox, now)
+            _insert_transcript(c, commit.transcript)
+            c.execute("UPDATE inbound SET status = 'done' WHERE seq = ?", (commit.inbound_seq,))
+
+        await self.db.run(op)
 
     async def enqueue(self, drafts: Sequence[OutboxDraft], transcript: Sequence[TranscriptDraft]) -> None:
-        async with self.db.tx() as conn:
-            await _insert_outbox(conn, drafts, datetime.now(UTC))
-            await _insert_transcript(conn, transcript)
+        def op(c: sqlite3.Connection) -> None:
+            _insert_outbox(c, drafts, datetime.now(UTC))
+            _insert_transcript(c, transcript)
+
+        await self.db.run(op)
 
     async def claim_outbox(
         self, owner: str, now: datetime, lease_until: datetime, limit: int = 50
     ) -> list[OutboxItem]:
-        async with self.db.tx() as conn:
-            cur = await conn.execute(
+        def op(c: sqlite3.Connection) -> list[OutboxItem]:
+            rows = c.execute(
                 "SELECT o.* FROM outbox o WHERE o.status = 'pending' AND o.next_attempt_at <= ?"
                 " AND (o.lease_until IS NULL OR o.lease_until < ?)"
                 " AND o.id = (SELECT MIN(p.id) FROM outbox p WHERE p.contact_id = o.contact_id"
                 " AND p.status = 'pending') ORDER BY o.id LIMIT ?",
                 (_ts(now), _ts(now), limit),
-            )
-            rows = list(await cur.fetchall())
-            await cur.close()
-            await conn.executemany(
-                "UPDATE outbox SET lease_owner = ?, lease_until = ?, attempts = attempts + 1"
-                " WHERE id = ?",
+            ).fetchall()
+            c.executemany(
+                "UPDATE outbox SET lease_owner = ?, lease_until = ?, attempts = attempts + 1 WHERE id = ?",
                 [(owner, _ts(lease_until), r["id"]) for r in rows],
             )
-        return [replace(_outbox_item(r), attempts=r["attempts"] + 1) for r in rows]
+            return [replace(_outbox_item(r), attempts=r["attempts"] + 1) for r in rows]
+
+        return await self.db.run(op)
 
     async def complete_outbox(
         self, item_id: int, status: OutboxStatus, error: str | None = None,
         platform_message_id: str | None = None,
     ) -> None:
-        async with self.db.tx() as conn:
-            await conn.execute(
+        def op(c: sqlite3.Connection) -> None:
+            c.execute(
                 "UPDATE outbox SET status = ?, error = ?, lease_owner = NULL, lease_until = NULL,"
                 " platform_message_id = COALESCE(?, platform_message_id),"
                 " delivery = CASE WHEN ? = 'sent' THEN COALESCE(delivery, 'sent') ELSE delivery END"
@@ -359,35 +401,38 @@ class SqliteConversationStore(ConversationStore):
                 (status, error, platform_message_id, status, item_id),
             )
 
+        await self.db.run(op)
+
     async def update_delivery(self, channel: str, platform_message_id: str, delivery: str) -> bool:
         rank = DELIVERY_ORDER.get(delivery)
         if rank is None:
             return False
-        async with self.db.tx() as conn:
-            cur = await conn.execute(
+
+        def op(c: sqlite3.Connection) -> bool:
+            row = c.execute(
                 "SELECT id, delivery FROM outbox WHERE channel = ? AND platform_message_id = ?",
                 (channel, platform_message_id),
-            )
-            row = await cur.fetchone()
-            await cur.close()
+            ).fetchone()
             if row is None:
                 return False
             if rank > DELIVERY_ORDER.get(row["delivery"] or "", 0) or delivery == "failed":
-                await conn.execute("UPDATE outbox SET delivery = ? WHERE id = ?", (delivery, row["id"]))
-        return True
+                c.execute("UPDATE outbox SET delivery = ? WHERE id = ?", (delivery, row["id"]))
+            return True
+
+        return await self.db.run(op)
 
     async def retry_outbox(self, item_id: int, next_attempt_at: datetime, error: str) -> None:
-        async with self.db.tx() as conn:
-            await conn.execute(
-                "UPDATE outbox SET next_attempt_at = ?, error = ?, lease_owner = NULL,"
-                " lease_until = NULL WHERE id = ?",
+        def op(c: sqlite3.Connection) -> None:
+            c.execute(
+                "UPDATE outbox SET next_attempt_at = ?, error = ?, lease_owner = NULL, lease_until = NULL"
+                " WHERE id = ?",
                 (_ts(next_attempt_at), error, item_id),
             )
 
+        await self.db.run(op)
+
     async def outbox_for_inbound(self, inbound_seq: int) -> list[OutboxItem]:
-        rows = await self.db.fetchall(
-            "SELECT * FROM outbox WHERE inbound_seq = ? ORDER BY id", (inbound_seq,)
-        )
+        rows = await self.db.fetchall("SELECT * FROM outbox WHERE inbound_seq = ? ORDER BY id", (inbound_seq,))
         return [_outbox_item(r) for r in rows]
 
     async def outbox_since(self, contact_id: str, after_id: int = 0, limit: int = 100) -> list[OutboxItem]:
@@ -413,15 +458,22 @@ class SqliteConversationStore(ConversationStore):
         ]
 
     async def update_state(self, contact_id: str, mutate: dict[str, Any]) -> None:
-        async with self.db.tx() as conn:
-            cur = await conn.execute("SELECT state FROM conversations WHERE contact_id = ?", (contact_id,))
-            row = await cur.fetchone()
-            await cur.close()
+        def op(c: sqlite3.Connection) -> None:
+            row = c.execute("SELECT state FROM conversations WHERE contact_id = ?", (contact_id,)).fetchone()
             if row is None:
                 return
             state = json.loads(row["state"])
             state.update(mutate)
-            await conn.execute(
+            c.execute(
                 "UPDATE conversations SET state = ?, version = version + 1 WHERE contact_id = ?",
                 (json.dumps(state), contact_id),
             )
+
+        await self.db.run(op)
+
+
+def _release(c: sqlite3.Connection, contact_id: str, owner: str) -> None:
+    c.execute(
+        "UPDATE conversations SET lease_owner = NULL, lease_until = NULL WHERE contact_id = ? AND lease_owner = ?",
+        (contact_id, owner),
+    )

@@ -139,3 +139,17 @@ def test_load_is_fast(tmp_path: object) -> None:
     start = time.perf_counter()
     RiskScreen.load()
     assert time.perf_counter() - start < 1.0
+
+
+@pytest.mark.parametrize("text", ["#killmyself", "#iwanttodie", "i w a n t t o d i e"])
+def test_despaced_text_is_segmented(screen: RiskScreen, text: str) -> None:
+    assert screen.screen(text).severity >= Severity.HIGH
+
+
+def test_hostile_input_is_bounded(screen: RiskScreen) -> None:
+    import time
+
+    start = time.perf_counter()
+    for text in ["#" + "ab" * 5000, "s u i c i d e " * 3000, "x" * 100_000]:
+        screen.screen(text)
+    assert time.perf_counter() - start < 3.0
