@@ -159,7 +159,7 @@ class SqliteDb:
                 return result
 
             try:
-                result: T = await conn._execute(call)
+                result: T = await conn._execute(call)  # type: ignore[no-untyped-call]
             except sqlite3.OperationalError as exc:
                 raise StoreUnavailable(f"SQLite: {exc}") from exc
             return result
