@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from pymongo.errors import ConnectionFailure
 from threadpoolctl import threadpool_limits
 
 from bots import wiring as bots_wiring
@@ -79,10 +80,18 @@ async def build_services(
     stages: Stages | None = None,
     cases: CaseGateway | None = None,
     clock: Clock = utcnow,
+    check_store: bool = True,
 ) -> Services:
+    """Wire everything. With ``check_store=False`` an unreachable store does not stop the
+    start: requests get 503 and the recovery loop keeps trying to open it."""
     backend = backend or open_backend(settings)
     store = conversation_store(backend)
-    await store.open()
+    try:
+        await store.open()
+    except StoreUnavailable:
+        if check_store:
+            raise
+        log.warning("store unreachable at start; serving 503 until it is back")
     if stages is None:
         stages = await asyncio.to_thread(load_stages, settings)
     hub = WebchatHub()
@@ -121,8 +130,9 @@ async def _recovery_loop(services: Services, every: float = 2.0) -> None:
     """Pick up messages a crashed process accepted but never processed."""
     while True:
         try:
+            await services.store.open()
             await services.pipeline.recover()
-        except StoreUnavailable:
+        except (StoreUnavailable, ConnectionFailure):
             log.warning("store unavailable during recovery")
         except Exception:
             log.exception("recovery pass failed")
@@ -142,7 +152,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status < 400 or exc.content_type == "application/json":
             raise
         return _json_error(exc.status, exc.reason if exc.text is None else exc.text.split(": ", 1)[-1])
-    except StoreUnavailable:
+    except (StoreUnavailable, ConnectionFailure):
+        # Platforms retry on 503, so nothing is lost while the store is down.
         return _json_error(503, "storage is unavailable, retry later")
     except TimeoutError:
         return _json_error(503, "timed out, retry later")
