@@ -43,6 +43,11 @@ SIGNAL_COMBOS: tuple[tuple[frozenset[str], str, Severity], ...] = tuple(
         ({"age_gap", "secrecy"}, "grooming", Severity.HIGH),
         ({"threat", "photo_request"}, "sextortion", Severity.HIGH),
         ({"threat", "deadline"}, "sextortion", Severity.CRITICAL),
+        ({"threat", "money"}, "sextortion", Severity.HIGH),
+        ({"threat", "timeframe"}, "sextortion", Severity.CRITICAL),
+        ({"photo_request", "money"}, "sextortion", Severity.HIGH),
+        ({"farewell", "means"}, "suicide", Severity.CRITICAL),
+        ({"farewell", "timeframe"}, "suicide", Severity.HIGH),
     )
 )
 # A high hit in these categories plus the signal is a crisis (danger now).
@@ -63,6 +68,8 @@ ESCALATE_WITH: dict[str, frozenset[str]] = {
     ),
     "means": frozenset({"suicide"}),
     "deadline": frozenset({"sextortion"}),
+    # An attack under way while the child hides from it is danger now (P0).
+    "hiding": frozenset({"domestic_violence", "physical_abuse", "sexual_abuse", "immediate_danger"}),
 }
 
 

@@ -170,7 +170,8 @@ def format_report(report: Report) -> str:
     lines += [f"  recall[{k}]: {v.describe()}" for k, v in report.recall_by_category.items()]
     lines.append(f"critical rated >= high: {report.critical_high.describe()}")
     lines.append(f"false flags on benign (>= medium): {report.false_flags.describe(upper=True)}")
-    lines.append(f"canonical pass rate: {report.canonical.describe()}")
+    canon = report.canonical.describe() if report.canonical.total else "n/a (no canonical cases)"
+    lines.append(f"canonical pass rate: {canon}")
     lines.append(f"misses: {len(report.misses)}")
     for case, verdict, why in report.misses:
         cats = ",".join(verdict.categories) or "-"

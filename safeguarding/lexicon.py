@@ -34,6 +34,9 @@ SIGNALS: frozenset[str] = frozenset(
         "timeframe",
         "means",
         "deadline",
+        "hiding",  # a child hiding from an attacker now (wardrobe, locked bathroom)
+        "money",  # a money demand (sextortion, debt bondage)
+        "farewell",  # a goodbye that is ambiguous alone but not with means in hand
     }
 )
 SEVERITIES: frozenset[str] = frozenset(s.label for s in Severity)

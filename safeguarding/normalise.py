@@ -83,6 +83,7 @@ class Token:
     start: int
     end: int
     joined: bool = False  # rebuilt from spaced-out letters or a hashtag: segment it
+    raw: str = ""  # Latin form before digraph merging (re-joining spaced letters needs it)
 
 
 def merge_digraphs(latin: str) -> str:
@@ -115,7 +116,7 @@ class Normaliser:
 
     def __init__(self, cache_limit: int = 200_000) -> None:
         self._char_cache: dict[str, tuple[int, str]] = {}
-        self._chunk_cache: dict[str, tuple[tuple[str, int, int, bool], ...]] = {}
+        self._chunk_cache: dict[str, tuple[tuple[str, int, int, bool, str], ...]] = {}
         self._cache_limit = cache_limit
 
     # -- characters -------------------------------------------------------------------
@@ -152,7 +153,7 @@ class Normaliser:
         return _LETTER, base
 
     # -- chunks (whitespace-free runs of the original) --------------------------------
-    def _chunk(self, chunk: str) -> tuple[tuple[str, int, int, bool], ...]:
+    def _chunk(self, chunk: str) -> tuple[tuple[str, int, int, bool, str], ...]:
         hit = self._chunk_cache.get(chunk)
         if hit is None:
             if len(self._chunk_cache) >= self._cache_limit:
@@ -161,7 +162,7 @@ class Normaliser:
             self._chunk_cache[chunk] = hit
         return hit
 
-    def _fold_chunk(self, chunk: str) -> tuple[tuple[str, int, int, bool], ...]:
+    def _fold_chunk(self, chunk: str) -> tuple[tuple[str, int, int, bool, str], ...]:
         items = [(self._char(ch), i) for i, ch in enumerate(chunk)]
         counts = {"lat": 0, "cyr": 0, "grk": 0}
         has_letter = False
@@ -219,6 +220,10 @@ class Normaliser:
         # Leading number followed by letters ("800mg", "12yo") stays a number.
         before = [k for (k, _), _ in items[:idx] if k in (_LETTER, _SYMBOL)]
         if not before:
+            # A lone leading "0" before letters is leet ("0ldurmek"), never a quantity.
+            nxt = items[idx + 1][0][0] if idx + 1 < len(items) else _SEP
+            if digit == "0" and idx == 0 and nxt == _LETTER:
+                return (self._leet(digit, major), pos, pos + 1)
             return (digit, pos, pos + 1)
         if major == "cyr" and digit == "3" and len(before) > 0:
             return ("e", pos, pos + 1)  # mid-word "3" in Cyrillic is "е"; initial is "з"
@@ -257,16 +262,17 @@ class Normaliser:
     @staticmethod
     def _assemble(
         pieces: list[tuple[str, int, int] | None],
-    ) -> tuple[tuple[str, int, int, bool], ...]:
-        tokens: list[tuple[str, int, int]] = []
+    ) -> tuple[tuple[str, int, int, bool, str], ...]:
+        tokens: list[tuple[str, int, int, str]] = []
         buf: list[str] = []
         start = end = -1
         for piece in [*pieces, None]:
             if piece is None:
                 if buf:
-                    text = merge_digraphs("".join(buf))
+                    raw = "".join(buf)
+                    text = merge_digraphs(raw)
                     if text:
-                        tokens.append((text, start, end))
+                        tokens.append((text, start, end, raw))
                 buf = []
                 continue
             if not buf:
@@ -275,9 +281,9 @@ class Normaliser:
             end = piece[2]
         # "k.i.l.l" inside one chunk: all single letters -> one joined token.
         if len(tokens) >= 3 and all(len(t[0]) == 1 and t[0].isalpha() for t in tokens):
-            text = merge_digraphs("".join(t[0] for t in tokens))
-            return ((text, tokens[0][1], tokens[-1][2], True),)
-        return tuple((t, s, e, False) for t, s, e in tokens)
+            raw = "".join(t[3] for t in tokens)
+            return ((merge_digraphs(raw), tokens[0][1], tokens[-1][2], True, raw),)
+        return tuple((t, s, e, False, r) for t, s, e, r in tokens)
 
     # -- messages ---------------------------------------------------------------------
     def tokens(self, text: str) -> list[Token]:
@@ -289,8 +295,8 @@ class Normaliser:
             base = m.start()
             folded = self._chunk(chunk)
             hashtag = chunk.startswith("#") and len(folded) == 1 and len(folded[0][0]) >= 6
-            for tok, s, e, joined in folded:
-                t = Token(tok, base + s, base + e, hashtag or joined)
+            for tok, s, e, joined, raw in folded:
+                t = Token(tok, base + s, base + e, hashtag or joined, raw)
                 if len(folded) == 1 and len(tok) == 1 and tok.isalpha():
                     singles.append(t)
                     continue
@@ -302,7 +308,8 @@ class Normaliser:
     @staticmethod
     def _flush(singles: list[Token], result: list[Token]) -> None:
         if len(singles) >= 3:
-            joined = merge_digraphs("".join(t.text for t in singles))
+            # Join the pre-merge letters: "з г" is "zg" -> "zh", not "z"+"h" -> "zh" -> "z".
+            joined = merge_digraphs("".join(t.raw or t.text for t in singles))
             result.append(Token(joined, singles[0].start, singles[-1].end, True))
         else:
             result.extend(singles)

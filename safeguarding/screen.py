@@ -16,11 +16,30 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from safeguarding.combine import Evidence, combine
-from safeguarding.lexicon import Pattern, Problem, Spec, load_dir
+from safeguarding.lexicon import EXACT, Pattern, Problem, Spec, load_dir
 from safeguarding.matcher import PatternIndex
 from safeguarding.normalise import Normaliser
 from safeguarding.verdict import NO_RISK, Match, Severity, Verdict
 
+# Among equally severe categories, the more specific one leads (it picks the response):
+# an image threat is sextortion before grooming; forced labour/crime before sexual abuse.
+PRECEDENCE: dict[str, int] = {
+    "immediate_danger": 0,
+    "sextortion": 1,
+    "trafficking": 2,
+    "exploitation": 3,
+    "suicide": 4,
+    "sexual_abuse": 5,
+    "domestic_violence": 6,
+    "physical_abuse": 7,
+    "caregiver_risk": 8,
+    "violence_to_others": 9,
+    "self_harm": 10,
+    "grooming": 11,
+    "neglect": 12,
+    "runaway": 13,
+    "bullying": 14,
+}
 WINDOW = 5  # previous messages considered with the current one
 NEG_REACH = 3  # words allowed between a negation cue and the match
 
@@ -47,7 +66,10 @@ class RiskScreen:
     ) -> None:
         self._norm = normaliser
         self._index: PatternIndex[Pattern] = PatternIndex([(p.specs, p) for p in patterns])
-        self._benign: PatternIndex[int] = PatternIndex([(s, i) for i, s in enumerate(benign)])
+        # Message tokens are fuzzily repaired towards risk words before matching, so benign
+        # phrases are repaired the same way ("про торговлю" must still mask "торговлю").
+        repaired = [tuple((k, self._index.repair(t) if k == EXACT else t) for k, t in s) for s in benign]
+        self._benign: PatternIndex[int] = PatternIndex([(s, i) for i, s in enumerate(repaired)])
         self._negation = frozenset(negation)
         self._aux = frozenset(negation_aux)
         self._tok_cache: dict[str, tuple[_Tok, ...]] = {}
@@ -170,6 +192,7 @@ class RiskScreen:
         matches = tuple(
             Match(ev.start, ev.end, ev.rule, ev.category, ev.severity) for ev in shown
         )
-        ranked = sorted(range(len(shown)), key=lambda i: (-shown[i].severity, i))
+        ranked = sorted(range(len(shown)),
+                        key=lambda i: (-shown[i].severity, PRECEDENCE.get(shown[i].category, 99), i))
         categories = tuple(dict.fromkeys(shown[i].category for i in ranked))
         return Verdict(max(ev.severity for ev in shown), categories, matches)
