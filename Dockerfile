@@ -18,6 +18,8 @@ ENV CASELINE_HOST=0.0.0.0 CASELINE_PORT=8080 CASELINE_DATA_DIR=/data PYTHONUNBUF
 EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=3s --retries=3 \
   CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/readyz').status != 200)"
-# Train the NLU model into the image's cache so start-up stays fast.
-RUN CASELINE_DATA_DIR=/tmp/warm caseline nlu train >/dev/null || true
+# Train the models into the image's cache so start-up stays fast.
+ENV CASELINE_CACHE_DIR=/home/caseline/model-cache
+RUN python -c "from caseline.app import load_stages; from caseline.settings import load_settings; \
+    load_stages(load_settings(data_dir='/tmp/warm', secret_key='x' * 40))"
 CMD ["caseline", "serve"]

@@ -66,9 +66,9 @@ def load_stages(settings: Settings) -> Stages:
     """
     threadpool_limits(limits=1)
     return Stages(
-        screen=RiskScreen.load(),
+        screen=RiskScreen.load(model_cache=settings.model_cache / "screen"),
         responder=SafetyResponder.load(),
-        nlu=EmbeddedNlu.load(cache_dir=settings.data_dir / "nlu-cache"),
+        nlu=EmbeddedNlu.load(cache_dir=settings.model_cache / "nlu"),
         flows=FlowEngine.load(snapshot_dir=settings.data_dir / "flow-versions"),
     )
 

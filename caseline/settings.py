@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
     data_dir: Path = Path("./var")
+    cache_dir: Path | None = None
     store: str = "sqlite"
     secret_key: str = ""
     public_url: str = ""
@@ -63,6 +64,11 @@ class Settings(BaseSettings):
     @property
     def sqlite_path(self) -> Path:
         return self.data_dir / "caseline.sqlite3"
+
+    @property
+    def model_cache(self) -> Path:
+        """Trained models (NLU, screen), keyed by a hash of their data: safe to share."""
+        return self.cache_dir or self.data_dir / "cache"
 
     @property
     def uses_mongo(self) -> bool:

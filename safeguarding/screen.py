@@ -18,6 +18,7 @@ from pathlib import Path
 from safeguarding.combine import Evidence, combine
 from safeguarding.lexicon import EXACT, Pattern, Problem, Spec, load_dir
 from safeguarding.matcher import PatternIndex
+from safeguarding.model import HISTORY, RiskModel, Sample, load_or_train, raise_verdict, score
 from safeguarding.normalise import Normaliser
 from safeguarding.verdict import NO_RISK, Match, Severity, Verdict
 
@@ -76,17 +77,33 @@ class RiskScreen:
         self._repair_cache: dict[str, str] = {}
         self.problems: tuple[Problem, ...] = tuple(problems)
         self.pattern_count = len(patterns)
+        self.model: RiskModel | None = None
 
     @classmethod
-    def load(cls, lexicon_dir: Path | None = None) -> RiskScreen:
-        """Load every ``*.yml`` lexicon; broken entries are skipped and kept in ``problems``."""
+    def load(cls, lexicon_dir: Path | None = None, model_cache: Path | None = None,
+             use_model: bool = True) -> RiskScreen:
+        """Load every ``*.yml`` lexicon; broken entries are skipped and kept in ``problems``.
+
+        With ``use_model`` the learned second layer is loaded from ``model_cache`` (default
+        ``$CASELINE_DATA_DIR/screen-cache`` or a temp dir), trained there first if missing.
+        """
         norm = Normaliser()
         lexicons, problems = load_dir(lexicon_dir, norm)
         patterns = [p for lex in lexicons for p in lex.patterns]
         benign = [specs for lex in lexicons for specs, _, _ in lex.benign]
         negation = set().union(*(lex.negation for lex in lexicons)) if lexicons else set()
         aux = set().union(*(lex.negation_aux for lex in lexicons)) if lexicons else set()
-        return cls(patterns, benign, negation, aux, norm, problems)
+        screen = cls(patterns, benign, negation, aux, norm, problems)
+        if use_model:
+            screen.model = load_or_train(screen.model_tokens, screen.lexicon_sample, lexicon_dir, model_cache)
+        return screen
+
+    def model_tokens(self, text: str) -> list[str]:
+        """The skeleton tokens the model reads (the same repaired tokens the lexicon matches)."""
+        return [t.text for t in self._tokens(text, 0)]
+
+    def lexicon_sample(self, sample: Sample) -> Verdict:
+        return self.screen_lexicon(sample.text, sample.lang, sample.history)
 
     # -- tokens -----------------------------------------------------------------------
     def _tokens(self, text: str, msg: int) -> list[_Tok]:
@@ -121,7 +138,26 @@ class RiskScreen:
 
     # -- screening --------------------------------------------------------------------
     def screen(self, text: str, lang: str | None = None, history: Sequence[str] = ()) -> Verdict:
-        """Screen ``text`` in the context of ``history`` (the contact's earlier messages)."""
+        """Screen ``text`` in the context of ``history`` (the contact's earlier messages).
+
+        The lexicon decides first; the model is consulted only when it could change the result
+        (lexicon verdict below HIGH) and can only raise the verdict (reference §3.3).
+        """
+        verdict = self.screen_lexicon(text, lang, history)
+        model = self.model
+        if model is None or verdict.severity >= Severity.HIGH:
+            return verdict
+        scores = score(model, self.model_tokens, text, history)
+        raised, via_window = scores.flagged(model.threshold)
+        if not raised:
+            return verdict
+        past = [h for h in history[-HISTORY:] if isinstance(h, str) and h.strip()]
+        basis = " ".join([*past, text]) if via_window else text
+        category = model.category(self.model_tokens(basis))
+        return raise_verdict(verdict, text, scores, category, model.threshold, model.threshold_high)
+
+    def screen_lexicon(self, text: str, lang: str | None = None, history: Sequence[str] = ()) -> Verdict:
+        """The deterministic layer alone."""
         past = [h for h in history[-WINDOW:] if isinstance(h, str)]
         cur = len(past)
         toks: list[_Tok] = []

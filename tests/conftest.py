@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -30,8 +31,9 @@ def pytest_report_header(config: pytest.Config) -> str:
 @pytest.fixture(scope="session")
 def stages(tmp_path_factory: pytest.TempPathFactory) -> Stages:
     """Content and models load once per test session (the NLU trains once into a cache)."""
-    cache = tmp_path_factory.mktemp("nlu-cache")
-    return load_stages(load_settings(data_dir=cache, secret_key="s" * 40))
+    data = tmp_path_factory.mktemp("stages")
+    cache = Path(tempfile.gettempdir()) / "caseline-test-cache"
+    return load_stages(load_settings(data_dir=data, cache_dir=cache, secret_key="s" * 40))
 
 
 @pytest.fixture

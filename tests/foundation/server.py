@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -29,6 +30,8 @@ class ServerProcess:
             "CASELINE_HOST": "127.0.0.1",
             "CASELINE_PORT": str(self.port),
             "CASELINE_SECRET_KEY": "test-secret-key-" + "y" * 32,
+            # Models are keyed by a hash of their data, so test servers can share one cache.
+            "CASELINE_CACHE_DIR": str(Path(tempfile.gettempdir()) / "caseline-test-cache"),
             **(env or {}),
         }
         self.command = command

@@ -51,7 +51,8 @@ async def test_fifty_concurrent_messages_over_two_processes_keep_order(tmp_path:
     assert len(accepted) == 50 and processed == accepted  # processed in arrival order, once each
     first_reply = [
         s for (s,) in db.execute(
-            "SELECT inbound_seq FROM outbox WHERE contact_id = ? GROUP BY inbound_seq ORDER BY MIN(id)",
+            "SELECT inbound_seq FROM outbox WHERE contact_id = ? AND inbound_seq IS NOT NULL"
+            " GROUP BY inbound_seq ORDER BY MIN(id)",
             (contact,),
         )
     ]

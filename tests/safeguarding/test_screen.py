@@ -41,7 +41,8 @@ def test_match_spans_point_into_text(screen: RiskScreen) -> None:
 
 
 def test_split_disclosure_uses_history(screen: RiskScreen) -> None:
-    alone = screen.screen("to die")
+    # The lexicon's window alone (the model may flag a bare "to die" as a please-check).
+    alone = screen.screen_lexicon("to die")
     assert alone.severity < Severity.MEDIUM
     verdict = screen.screen("to die", history=["hi", "i want"])
     assert verdict.severity >= Severity.HIGH
@@ -51,7 +52,8 @@ def test_split_disclosure_uses_history(screen: RiskScreen) -> None:
 
 def test_history_older_than_window_is_ignored(screen: RiskScreen) -> None:
     history = ["i want", "a", "b", "c", "d", "e"]
-    assert screen.screen("to die", history=history).severity < Severity.MEDIUM
+    assert screen.screen_lexicon("to die", history=history).severity < Severity.MEDIUM
+    assert screen.screen("to die", history=history).severity < Severity.HIGH
 
 
 def test_grooming_combination_secrecy_and_private_app(screen: RiskScreen) -> None:
