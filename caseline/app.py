@@ -20,7 +20,9 @@ from threadpoolctl import threadpool_limits
 from bots import wiring as bots_wiring
 from bots.base import Sender
 from bots.webchat import WebchatHub, WebchatRoutes, WebchatSender
+from caseline.crypto import FieldCipher
 from caseline.identity import contact_id
+from caseline.keyring import keyring_for
 from caseline.logs import correlation_id, new_correlation_id
 from caseline.metrics import Metrics
 from caseline.outbox import OutboxWorker
@@ -39,6 +41,7 @@ from safeguarding.screen import RiskScreen
 log = logging.getLogger("caseline.app")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Opener = Callable[[], Awaitable[None]]
 
 
 @dataclass
@@ -53,6 +56,28 @@ class Services:
     senders: dict[str, Sender] = field(default_factory=dict)
     clock: Clock = utcnow
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    openers: list[Opener] = field(default_factory=list)
+    run_background: bool = True
+    _opened: set[int] = field(default_factory=set)
+
+    async def open_stores(self, *, strict: bool = True) -> bool:
+        """Open (create tables and indexes for) every store once; true when all are open.
+
+        Not strict, an unreachable store is logged and retried on the next call, so the
+        service starts and recovers on its own when the store comes back.
+        """
+        for i, opener in enumerate(self.openers):
+            if i in self._opened:
+                continue
+            try:
+                await opener()
+            except (StoreUnavailable, ConnectionFailure):
+                if strict:
+                    raise
+                log.warning("store unreachable; serving 503 until it is back")
+                return False
+            self._opened.add(i)
+        return True
 
 
 SERVICES = web.AppKey("services", Services)
@@ -85,13 +110,8 @@ async def build_services(
     """Wire everything. With ``check_store=False`` an unreachable store does not stop the
     start: requests get 503 and the recovery loop keeps trying to open it."""
     backend = backend or open_backend(settings)
-    store = conversation_store(backend)
-    try:
-        await store.open()
-    except StoreUnavailable:
-        if check_store:
-            raise
-        log.warning("store unreachable at start; serving 503 until it is back")
+    ring = keyring_for(settings)
+    store = conversation_store(backend, FieldCipher(ring) if ring else None)
     if stages is None:
         stages = await asyncio.to_thread(load_stages, settings)
     hub = WebchatHub()
@@ -121,8 +141,10 @@ async def build_services(
 
     metrics.add_probe(backlog)
     services = Services(settings, backend, store, pipeline, outbox, hub, metrics, senders, clock=clock)
+    services.openers.append(store.open)
     senders.update(bots_wiring.build_senders(services))
-    pipeline.cases = cases or await casework_wiring.build_gateway(backend, services)
+    pipeline.cases = cases or casework_wiring.build_gateway(backend, services)
+    await services.open_stores(strict=check_store)
     return services
 
 
@@ -130,8 +152,8 @@ async def _recovery_loop(services: Services, every: float = 2.0) -> None:
     """Pick up messages a crashed process accepted but never processed."""
     while True:
         try:
-            await services.store.open()
-            await services.pipeline.recover()
+            if await services.open_stores(strict=False):
+                await services.pipeline.recover()
         except (StoreUnavailable, ConnectionFailure):
             log.warning("store unavailable during recovery")
         except Exception:
@@ -211,6 +233,7 @@ def create_app(services: Services, *, background: bool = True) -> web.Applicatio
         middlewares=[correlation, security_headers, error_middleware],
     )
     app[SERVICES] = services
+    services.run_background = background
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_endpoint)

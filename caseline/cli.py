@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import click
@@ -14,6 +15,10 @@ from caseline.app import Services, build_services, create_app, describe
 from caseline.chat import run_chat
 from caseline.reload import register_pid, reload_flows, signal_servers
 from caseline.settings import Settings, SettingsError, ensure_secret_key, load_settings
+from caseline.privacy_cli import privacy_commands
+from caseline.store.factory import Backend
+from casework.cli import seed_demo_user, users_group
+from casework.core import case_store
 from flows.check import SHIPPED_CONTENT, check_dir
 from flows.cli import flows_group
 from flows.errors import errors_in
@@ -32,8 +37,12 @@ def _configure_logging(level: str, fmt: str = "json") -> None:
     logs.configure(level, fmt)
 
 
-async def _serve(settings: Settings, banner: list[str]) -> None:
+async def _serve(settings: Settings, banner: list[str], *, demo: bool = False) -> None:
     services = await build_services(settings)
+    if demo:
+        username, password = await seed_demo_user(services)
+        base = f"http://{settings.host}:{settings.port}"
+        banner = [banner[0], f"  Console:  {base}/console  (login: {username} / {password})", *banner[1:]]
     await _serve_services(services, banner)
 
 
@@ -92,7 +101,7 @@ def demo(host: str | None, port: int | None, log_level: str) -> None:
     settings = ensure_secret_key(_settings(host=host, port=port))
     base = f"http://{settings.host}:{settings.port}"
     banner = [f"  Web chat: {base}/", f"  Health:   {base}/healthz", "Press Ctrl+C to stop."]
-    asyncio.run(_serve(settings, banner))
+    asyncio.run(_serve(settings, banner, demo=True))
 
 
 @main.command()
@@ -121,6 +130,24 @@ main.add_command(flows_group)
 main.add_command(nlu_group)
 main.add_command(screen_command)
 main.add_command(lexicons_group)
+main.add_command(users_group)
+
+
+def _open_case_check(settings: Settings, backend: Backend) -> Callable[[str], Awaitable[bool]]:
+    cases = case_store(backend)
+    opened: list[bool] = []
+
+    async def has_open_case(contact: str) -> bool:
+        if not opened:
+            await cases.open()
+            opened.append(True)
+        return await cases.open_case(contact) is not None
+
+    return has_open_case
+
+
+for _command in privacy_commands(open_case_lookup=_open_case_check):
+    main.add_command(_command)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,8 @@ from typing import Any
 from caseline.logs import correlation_id
 from caseline.messages import Inbound, Reply
 from caseline.metrics import Metrics, seconds_since
-from caseline.ports import CaseGateway, Escalation
+from caseline.erasure import erase_contact
+from caseline.ports import CaseGateway, Escalation, TurnExtension
 from caseline.store.base import (
     Conversation,
     ConversationStore,
@@ -34,9 +35,7 @@ from flows.events import (
     FlowInput,
     OpenCase,
     OptOut,
-    RecordAnswer,
     RequestErasure,
-    ScheduleJob,
     SendReply,
     SetField,
 )
@@ -61,6 +60,7 @@ class Turn:
 
     replies: list[Reply] = field(default_factory=list)
     author: str = "bot"
+    erase: bool = False
 
 
 @dataclass
@@ -84,6 +84,7 @@ class Pipeline:
         clock: Clock = utcnow,
         on_committed: Callable[[], None] | None = None,
         metrics: Metrics | None = None,
+        extensions: Sequence[TurnExtension] = (),
     ) -> None:
         self.store = store
         self.stages = stages
@@ -96,6 +97,7 @@ class Pipeline:
         self._on_committed = on_committed
         self._background: set[asyncio.Task[bool]] = set()
         self.metrics = metrics or Metrics()
+        self.extensions: list[TurnExtension] = list(extensions)
 
     async def submit(self, message: Inbound) -> int | None:
         """Persist a message (durably, before any answer to the platform) and process it.
@@ -183,7 +185,10 @@ class Pipeline:
         correlation_id.set(f"in-{record.seq}")
         for _attempt in range(5):
             try:
-                await self.store.commit_turn(await self._turn(conv, record))
+                turn, commit = await self._turn(conv, record)
+                await self.store.commit_turn(commit)
+                if turn.erase:
+                    await self._erase(record, conv, turn)
             except VersionConflict:
                 # The state moved under us (a case worker's hand-back, say): start over.
                 fresh = await self.store.load_turn(conv.contact_id)
@@ -198,7 +203,20 @@ class Pipeline:
             return
         raise VersionConflict(record.message.contact_id)
 
-    async def _turn(self, conv: Conversation, record: InboundRecord) -> TurnCommit:
+    async def _erase(self, record: InboundRecord, conv: Conversation, turn: Turn) -> None:
+        """The contact confirmed "delete my data": erase, then tell them (the reply survives)."""
+        contact = record.message.contact_id
+        case = await self.cases.open_case(contact)
+        report = await erase_contact(self.store, contact, keep_case_part=case is not None)
+        counts = {k: int(v) for k, v in report.as_dict().items() if isinstance(v, int | bool) and k != "dry_run"}
+        await self.cases.record_erasure(contact, counts)
+        drafts = [
+            OutboxDraft(f"erase:{record.seq}:{i}", contact, record.message.channel, conv.platform_user_id, reply)
+            for i, reply in enumerate(turn.replies)
+        ]
+        await self.store.enqueue(drafts, [])
+
+    async def _turn(self, conv: Conversation, record: InboundRecord) -> tuple[Turn, TurnCommit]:
         msg = record.message
         state: dict[str, Any] = dict(conv.state)
         fields: dict[str, str] = dict(state.get("fields", {}))
@@ -231,7 +249,7 @@ class Pipeline:
         else:
             await self._run_flow(msg, record.seq, fields, lang, country, state, turn)
         state["fields"] = fields
-        return self._commit(conv, record, state, turn)
+        return turn, self._commit(conv, record, state, turn)
 
     async def _escalate(
         self, msg: Inbound, seq: int, verdict: Verdict, lang: str, country: str | None,
@@ -263,6 +281,11 @@ class Pipeline:
         self, msg: Inbound, seq: int, fields: dict[str, str], lang: str, country: str | None,
         state: dict[str, Any], turn: Turn,
     ) -> None:
+        for extension in self.extensions:
+            answered = await extension.before_flow(msg, seq, fields, state)
+            if answered is not None:
+                turn.replies += answered
+                return
         text = msg.text or ""
         parse = await self.stages.nlu.parse(text, lang) if text else None
         if parse is not None and parse.intent.name == FALLBACK_INTENT:
@@ -292,9 +315,9 @@ class Pipeline:
             elif isinstance(event, OptOut):
                 state["opted_out"] = True
             elif isinstance(event, RequestErasure):
-                state["erasure_requested"] = True
-            elif isinstance(event, (RecordAnswer, ScheduleJob)):
-                state.setdefault("pending_events", []).append(_event_json(event))
+                turn.erase = True
+        for extension in self.extensions:
+            await extension.flow_events(msg, seq, fields, result.events)
 
     def _commit(
         self, conv: Conversation, record: InboundRecord, state: dict[str, Any], turn: Turn
@@ -314,12 +337,6 @@ class Pipeline:
 
 def _is_menu_request(msg: Inbound) -> bool:
     return (msg.text or "").strip().casefold() in {"menu", "меню", "meniu", "мени", "meni"}
-
-
-def _event_json(event: RecordAnswer | ScheduleJob) -> dict[str, Any]:
-    if isinstance(event, RecordAnswer):
-        return {"type": "answer", "flow": event.flow, "node": event.node, "value": event.value}
-    return {"type": "schedule", "kind": event.kind, "data": dict(event.data)}
 
 
 def replies_of(items: Sequence[OutboxItem]) -> list[dict[str, Any]]:

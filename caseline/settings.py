@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     viber_token: str = ""
     viber_api_base: str = "https://chatapi.viber.com/pa"
 
+    keys_file: Path | None = None
+    encrypt_at_rest: bool = True
+    retention_conversation_days: int = Field(30, ge=1)
+    retention_inbound_days: int = Field(8, ge=1)
+    retention_sent_outbox_days: int = Field(30, ge=1)
+
     max_body_bytes: int = Field(256 * 1024, ge=1024)
     lease_seconds: float = Field(30.0, gt=0)
     safety_mode_turns: int = Field(3, ge=1)

@@ -70,25 +70,37 @@ class Accounts:
         except (VerificationError, InvalidHashError):
             return False
 
-    async def login(self, username: str, password: str, kind: Literal["cookie", "bearer"]) -> tuple[str, Session]:
+    async def login(
+        self, username: str, password: str, kind: Literal["cookie", "bearer"]
+    ) -> tuple[str, Session]:
         now = self.clock()
         user = await self.store.get_user(username)
         refused = "invalid username or password"
         if user is None or user.disabled:
             await self._verify(self._dummy, password)
-            await self.audit.record(username[:64], "login", username[:64], "failed", reason="unknown or disabled")
+            await self.audit.record(
+                username[:64], "login", username[:64], "failed", reason="unknown or disabled"
+            )
             raise Unauthorized(refused)
         if user.locked_until is not None and user.locked_until > now:
             await self.audit.record(username, "login", username, "failed", reason="locked")
             raise Unauthorized("too many failed logins; try again later")
         if not await self._verify(user.password_hash, password):
-            await self.store.failed_login(username, now, self.config.max_failed_logins, now + self.config.lockout)
+            await self.store.failed_login(
+                username, now, self.config.max_failed_logins, now + self.config.lockout
+            )
             await self.audit.record(username, "login", username, "failed", reason="bad password")
             raise Unauthorized(refused)
         await self.store.update_user(username, failed_logins=0, locked_until=None, last_seen_at=now)
         token = secrets.token_urlsafe(32)
-        session = Session(token_hash(token), username, secrets.token_urlsafe(24), kind, now,
-                          now + self.config.session_lifetime)
+        session = Session(
+            token_hash(token),
+            username,
+            secrets.token_urlsafe(24),
+            kind,
+            now,
+            now + self.config.session_lifetime,
+        )
         await self.store.add_session(session)
         await self.audit.record(username, "login", username, kind=kind)
         return token, session
@@ -111,7 +123,9 @@ class Accounts:
             await self.audit.record(actor.username, action, target, "denied")
             raise Forbidden("only an admin can manage accounts")
 
-    async def create(self, actor: str, username: object, role: object, teams: object, password: object) -> User:
+    async def create(
+        self, actor: str, username: object, role: object, teams: object, password: object
+    ) -> User:
         name, role_, teams_ = check_new_user(username, role, teams)
         user = User(name, role_, teams_, await self.hash(check_password(password)), created_at=self.clock())
         try:
@@ -137,8 +151,14 @@ class Accounts:
     async def reset_password(self, actor: User, username: str, password: object) -> None:
         await self._admin(actor, "user.reset_password", username)
         hashed = await self.hash(check_password(password))
-        await self.change(actor.username, "user.reset_password", username, password_hash=hashed,
-                          failed_logins=0, locked_until=None)
+        await self.change(
+            actor.username,
+            "user.reset_password",
+            username,
+            password_hash=hashed,
+            failed_logins=0,
+            locked_until=None,
+        )
 
     async def change(self, actor: str, action: str, username: str, **fields: object) -> None:
         """Apply an account change (also used by the CLI) and end the user's sessions."""

@@ -29,6 +29,7 @@ def guarded(handler: Handler) -> Handler:
             return await handler(request)
         except CaseworkError as exc:
             return json_error(exc.status, exc.reason)
+
     return run
 
 
@@ -100,15 +101,18 @@ async def add_note(request: web.Request) -> web.StreamResponse:
 async def add_referral(request: web.Request) -> web.StreamResponse:
     user, _session, _token = await principal(request)
     body = await json_body(request)
-    await casework_of(request).desk.refer(user, request.match_info["id"], body.get("service"), body.get("note"))
+    await casework_of(request).desk.refer(
+        user, request.match_info["id"], body.get("service"), body.get("note")
+    )
     return web.json_response({"ok": True}, status=201)
 
 
 async def transfer(request: web.Request) -> web.StreamResponse:
     user, _session, _token = await principal(request)
     body = await json_body(request)
-    case = await casework_of(request).desk.transfer(user, request.match_info["id"], body.get("to_user"),
-                                                    body.get("to_team"))
+    case = await casework_of(request).desk.transfer(
+        user, request.match_info["id"], body.get("to_user"), body.get("to_team")
+    )
     return web.json_response({"case": case.summary()})
 
 
@@ -128,7 +132,9 @@ def _audit_query(request: web.Request) -> AuditQuery:
         raise BadInput("'since' must be an ISO date-time and 'limit' an integer") from None
     if since is not None and since.tzinfo is None:
         raise BadInput("'since' needs a time zone")
-    return AuditQuery(q.get("actor"), q.get("action"), q.get("target"), q.get("outcome"), since, max(limit, 1))
+    return AuditQuery(
+        q.get("actor"), q.get("action"), q.get("target"), q.get("outcome"), since, max(limit, 1)
+    )
 
 
 async def read_audit(request: web.Request) -> web.StreamResponse:
@@ -169,7 +175,9 @@ async def enable_user(request: web.Request) -> web.StreamResponse:
 async def reset_password(request: web.Request) -> web.StreamResponse:
     user, _session, _token = await principal(request)
     body = await json_body(request)
-    await casework_of(request).accounts.reset_password(user, request.match_info["username"], body.get("password"))
+    await casework_of(request).accounts.reset_password(
+        user, request.match_info["username"], body.get("password")
+    )
     return web.json_response({"ok": True})
 
 

@@ -19,9 +19,10 @@ class Auditor:
         self.clock = clock
 
     async def record(
-        self, actor: str, action: str, target: str = "", outcome: str = "ok", **detail: Any
+        self, actor: str, action: str, target: str = "", result: str = "ok", **detail: Any
     ) -> None:
-        assert outcome in ("ok", "denied", "failed")
+        if result not in ("ok", "denied", "failed"):
+            raise ValueError(f"unknown audit result {result!r}")
         await self.store.append_audit(
-            AuditEntry(self.clock(), actor, action, target, outcome, dict(detail))  # type: ignore[arg-type]
+            AuditEntry(self.clock(), actor, action, target, result, dict(detail))  # type: ignore[arg-type]
         )

@@ -123,8 +123,12 @@ def _hours(raw: Any) -> DutyHours | None:
     if raw is None:
         return None
     try:
-        return DutyHours(ZoneInfo(str(raw.get("tz", "UTC"))), frozenset(int(d) for d in raw.get("days", range(7))),
-                         time.fromisoformat(str(raw["start"])), time.fromisoformat(str(raw["end"])))
+        return DutyHours(
+            ZoneInfo(str(raw.get("tz", "UTC"))),
+            frozenset(int(d) for d in raw.get("days", range(7))),
+            time.fromisoformat(str(raw["start"])),
+            time.fromisoformat(str(raw["end"])),
+        )
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
         raise ConfigError(f"casework.duty.hours is invalid: {exc}") from exc
 
@@ -132,8 +136,9 @@ def _hours(raw: Any) -> DutyHours | None:
 def _canned(raw: Any) -> tuple[dict[str, tuple[CannedReply, ...]], dict[str, str]]:
     canned, closing = {}, {}
     for lang, block in (raw or {}).items():
-        canned[str(lang)] = tuple(CannedReply(str(r["id"]), str(r["title"]), str(r["text"]))
-                                  for r in block.get("replies", ()))
+        canned[str(lang)] = tuple(
+            CannedReply(str(r["id"]), str(r["title"]), str(r["text"])) for r in block.get("replies", ())
+        )
         if block.get("closing"):
             closing[str(lang)] = str(block["closing"])
     return canned, closing
@@ -154,8 +159,10 @@ def load_config(path: str | None = None, **overrides: Any) -> CaseworkConfig:
     try:
         return CaseworkConfig(
             default_team=str(teams.get("default", "default")),
-            routes=tuple(Route(str(r.get("channel", "*")), str(r.get("country", "*")), str(r["team"]))
-                         for r in teams.get("routes") or ()),
+            routes=tuple(
+                Route(str(r.get("channel", "*")), str(r.get("country", "*")), str(r["team"]))
+                for r in teams.get("routes") or ()
+            ),
             sla={str(k): timedelta(minutes=float(v)) for k, v in (raw.get("sla_minutes") or {}).items()},
             lease=_minutes(raw, "lease_minutes", 10),
             sweep_seconds=float(raw.get("sweep_seconds", 15)),
@@ -168,8 +175,10 @@ def load_config(path: str | None = None, **overrides: Any) -> CaseworkConfig:
             session_lifetime=timedelta(hours=float(auth.get("session_hours", 10))),
             canned=canned,
             closing=closing,
-            referrals=tuple(Referral(str(r["id"]), str(r["name"]), str(r.get("contact", "")))
-                            for r in _yaml(CONTENT / "referrals.yml") or ()),
+            referrals=tuple(
+                Referral(str(r["id"]), str(r["name"]), str(r.get("contact", "")))
+                for r in _yaml(CONTENT / "referrals.yml") or ()
+            ),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"casework config is invalid: {exc}") from exc

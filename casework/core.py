@@ -39,8 +39,11 @@ def case_store(backend: Backend) -> CaseStore:
 def notifiers_for(settings: Settings, config: CaseworkConfig, http: HttpClient) -> list[Notifier]:
     found: list[Notifier] = []
     if settings.telegram_token and config.telegram_chat_id:
-        found.append(TelegramNotifier(http, settings.telegram_api_base, settings.telegram_token,
-                                      config.telegram_chat_id))
+        found.append(
+            TelegramNotifier(
+                http, settings.telegram_api_base, settings.telegram_token, config.telegram_chat_id
+            )
+        )
     if config.webhook_url:
         found.append(WebhookNotifier(http, config.webhook_url))
     return found
@@ -63,9 +66,15 @@ class Casework:
 
 
 def build_casework(
-    settings: Settings, backend: Backend, conversations: ConversationStore, *,
-    clock: Clock = utcnow, kick: Callable[[], None] = lambda: None, responder: Any = None,
-    config: CaseworkConfig | None = None, notifiers: list[Notifier] | None = None,
+    settings: Settings,
+    backend: Backend,
+    conversations: ConversationStore,
+    *,
+    clock: Clock = utcnow,
+    kick: Callable[[], None] = lambda: None,
+    responder: Any = None,
+    config: CaseworkConfig | None = None,
+    notifiers: list[Notifier] | None = None,
 ) -> Casework:
     """Build (not open) casework; call ``await casework.store.open()`` before use."""
     config = config or load_config()
@@ -75,8 +84,12 @@ def build_casework(
     http = HttpClient()
     desk = Desk(store, config, conversations, auditor, hub, clock, kick, responder)
     public = settings.public_url or f"http://{settings.host}:{settings.port}"
-    sweeper = Sweeper(desk, notifiers if notifiers is not None else notifiers_for(settings, config, http), public)
-    return Casework(settings, config, store, desk, Accounts(store, config, auditor, clock), sweeper, http, hub)
+    sweeper = Sweeper(
+        desk, notifiers if notifiers is not None else notifiers_for(settings, config, http), public
+    )
+    return Casework(
+        settings, config, store, desk, Accounts(store, config, auditor, clock), sweeper, http, hub
+    )
 
 
 CASEWORK = web.AppKey("casework", Casework)

@@ -41,8 +41,14 @@ def clean_text(value: object, field: str, limit: int = MAX_TEXT_CHARS) -> str:
 
 class Desk:
     def __init__(
-        self, store: CaseStore, config: CaseworkConfig, conversations: ConversationStore,
-        auditor: Auditor, hub: ConsoleHub, clock: Clock, kick: Callable[[], None],
+        self,
+        store: CaseStore,
+        config: CaseworkConfig,
+        conversations: ConversationStore,
+        auditor: Auditor,
+        hub: ConsoleHub,
+        clock: Clock,
+        kick: Callable[[], None],
         responder: object | None = None,
     ) -> None:
         self.store = store
@@ -59,16 +65,26 @@ class Desk:
         now = self.clock()
         sla = self.config.sla_for(esc.severity)
         new = NewCase(
-            f"case_{uuid.uuid4().hex[:20]}", esc.contact_id, esc.channel,
-            self.config.team_for(esc.channel, esc.country), esc.severity, esc.categories, esc.reason,
-            esc.lang, esc.country, now, now + sla if sla else None,
+            f"case_{uuid.uuid4().hex[:20]}",
+            esc.contact_id,
+            esc.channel,
+            self.config.team_for(esc.channel, esc.country),
+            esc.severity,
+            esc.categories,
+            esc.reason,
+            esc.lang,
+            esc.country,
+            now,
+            now + sla if sla else None,
         )
-        case, created = await self.store.escalate(new, Trigger(esc.inbound_seq, esc.rules, esc.reason,
-                                                               esc.severity, now))
+        case, created = await self.store.escalate(
+            new, Trigger(esc.inbound_seq, esc.rules, esc.reason, esc.severity, now)
+        )
         await self._tighten_sla(case)
         if created:
-            await self.audit.record("system", "case.open", case.id, severity=case.severity, reason=esc.reason,
-                                    team=case.team)
+            await self.audit.record(
+                "system", "case.open", case.id, severity=case.severity, reason=esc.reason, team=case.team
+            )
         self.hub.publish(case.team, {"type": "queue", "case_id": case.id})
         if case.status == "waiting":
             await self._tell_if_nobody_on_duty(case, now)
@@ -110,10 +126,14 @@ class Desk:
             return
         when = self._when(case, now)
         make = getattr(self.responder, "no_worker_message", None)
-        text = make(case.lang, case.country, when) if callable(make) else (
-            f"Nobody from our team is online right now. A person will read your messages {when}. "
-            "If you need to talk to someone now, call the child helpline 116 111 (free). "
-            "If you are in danger, call 112."
+        text = (
+            make(case.lang, case.country, when)
+            if callable(make)
+            else (
+                f"Nobody from our team is online right now. A person will read your messages {when}. "
+                "If you need to talk to someone now, call the child helpline 116 111 (free). "
+                "If you are in danger, call 112."
+            )
         )
         reply = text if isinstance(text, Reply) else Reply(str(text))
         await self._send(case, reply, "system", f"case:{case.id}:no-worker")
@@ -199,7 +219,9 @@ class Desk:
         body = clean_text(text, "text")
         if case.status not in HANDLED or case.assignee != actor.username:
             raise await self._deny(actor, "case.reply", case_id, Forbidden("claim the case before replying"))
-        await self._send(case, Reply(body), f"worker:{actor.username}", f"case:{case_id}:w:{uuid.uuid4().hex}")
+        await self._send(
+            case, Reply(body), f"worker:{actor.username}", f"case:{case_id}:w:{uuid.uuid4().hex}"
+        )
         await self.store.record_reply(case_id, actor.username, self.clock())
         await self.audit.record(actor.username, "case.reply", case_id, chars=len(body))
         self.hub.publish(case.team, {"type": "case", "case_id": case_id})
@@ -220,7 +242,9 @@ class Desk:
         await self.store.add_note(case_id, Note(actor.username, line, self.clock(), "referral"))
         await self.audit.record(actor.username, "case.refer", case_id, service=service)
 
-    async def transfer(self, actor: User, case_id: str, to_user: object = None, to_team: object = None) -> Case:
+    async def transfer(
+        self, actor: User, case_id: str, to_user: object = None, to_team: object = None
+    ) -> Case:
         case = await self._case(actor, case_id, "case.transfer", "case.transfer")
         if (to_user is None) == (to_team is None):
             raise BadInput("give exactly one of 'to_user' or 'to_team'")
@@ -228,8 +252,11 @@ class Desk:
         await self._held(actor, case, "case.transfer")
         now = self.clock()
         moved = await self.store.transfer(
-            case_id, to_user=to_user if isinstance(to_user, str) else None,
-            to_team=to_team if isinstance(to_team, str) else None, now=now, lease_until=now + self.config.lease,
+            case_id,
+            to_user=to_user if isinstance(to_user, str) else None,
+            to_team=to_team if isinstance(to_team, str) else None,
+            now=now,
+            lease_until=now + self.config.lease,
         )
         if moved is None:
             raise Conflict("the case is no longer open")
@@ -244,8 +271,12 @@ class Desk:
                 raise BadInput(f"'to_team' must be one of {', '.join(self.config.teams)}")
             return f"team:{to_team}"
         colleague = await self.store.get_user(to_user) if isinstance(to_user, str) else None
-        if colleague is None or colleague.disabled or case.team not in colleague.teams \
-                or not allowed(colleague, "case.reply"):
+        if (
+            colleague is None
+            or colleague.disabled
+            or case.team not in colleague.teams
+            or not allowed(colleague, "case.reply")
+        ):
             raise BadInput("'to_user' must be an active case worker of the case's team")
         return f"user:{colleague.username}"
 
@@ -278,5 +309,10 @@ class Desk:
 
 
 def transcript_json(entry: TranscriptEntry) -> dict[str, Any]:
-    return {"seq": entry.seq, "direction": entry.direction, "author": entry.author, "text": entry.text,
-            "at": entry.at.isoformat()}
+    return {
+        "seq": entry.seq,
+        "direction": entry.direction,
+        "author": entry.author,
+        "text": entry.text,
+        "at": entry.at.isoformat(),
+    }

@@ -1,11 +1,11 @@
 """Casework's exception tree; the API renders each as ``{"error": reason}`` with its status.
 
-    CaseworkError
-     ├── BadInput      400  the request is malformed; nothing was written
-     ├── Unauthorized  401  no valid login
-     ├── Forbidden     403  the role may not do this
-     ├── NotFound      404  no such thing, or not in the user's teams (same answer on purpose)
-     └── Conflict      409  someone else got there first (a claim, a resolve)
+CaseworkError
+ ├── BadInput      400  the request is malformed; nothing was written
+ ├── Unauthorized  401  no valid login
+ ├── Forbidden     403  the role may not do this
+ ├── NotFound      404  no such thing, or not in the user's teams (same answer on purpose)
+ └── Conflict      409  someone else got there first (a claim, a resolve)
 """
 
 from __future__ import annotations

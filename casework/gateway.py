@@ -6,6 +6,8 @@ nothing else; opening cases and live notifications go through the desk.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import logging
 
 from caseline.ports import Escalation
@@ -28,6 +30,12 @@ class StoreCaseGateway:
     async def contact_wrote(self, case_id: str, contact_id: str) -> None:
         await self.desk.contact_wrote(case_id, contact_id)
 
+    async def open_case(self, contact_id: str) -> str | None:
+        return await self.desk.store.open_case(contact_id)
+
+    async def record_erasure(self, contact_id: str, counts: Mapping[str, int]) -> None:
+        await self.desk.audit.record("contact", "contact.erased", contact_id, **{k: str(v) for k, v in counts.items()})
+
 
 class MemoryCaseGateway:
     """Records escalations in memory; for pipeline tests that don't need the queue."""
@@ -44,6 +52,12 @@ class MemoryCaseGateway:
 
     async def handling_case(self, contact_id: str) -> str | None:
         return None
+
+    async def open_case(self, contact_id: str) -> str | None:
+        return f"case-{contact_id}" if contact_id in self.cases else None
+
+    async def record_erasure(self, contact_id: str, counts: Mapping[str, int]) -> None:
+        log.info("contact erased: %s", dict(counts))
 
     async def contact_wrote(self, case_id: str, contact_id: str) -> None:
         return None

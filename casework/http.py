@@ -64,5 +64,6 @@ async def json_body(request: web.Request) -> dict[str, Any]:
 
 
 def set_session_cookie(response: web.StreamResponse, token: str, secure: bool, max_age: int) -> None:
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, secure=secure, samesite="Strict",
-                        path="/", max_age=max_age)
+    response.set_cookie(
+        SESSION_COOKIE, token, httponly=True, secure=secure, samesite="Strict", path="/", max_age=max_age
+    )

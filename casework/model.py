@@ -38,13 +38,23 @@ class Trigger:
     at: datetime
 
     def to_json(self) -> dict[str, Any]:
-        return {"inbound_seq": self.inbound_seq, "rules": list(self.rules), "reason": self.reason,
-                "severity": self.severity, "at": self.at.isoformat()}
+        return {
+            "inbound_seq": self.inbound_seq,
+            "rules": list(self.rules),
+            "reason": self.reason,
+            "severity": self.severity,
+            "at": self.at.isoformat(),
+        }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Trigger:
-        return cls(d.get("inbound_seq"), tuple(d.get("rules", ())), str(d.get("reason", "")),
-                   str(d.get("severity", "low")), datetime.fromisoformat(str(d["at"])))
+        return cls(
+            d.get("inbound_seq"),
+            tuple(d.get("rules", ())),
+            str(d.get("reason", "")),
+            str(d.get("severity", "low")),
+            datetime.fromisoformat(str(d["at"])),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +69,9 @@ class Note:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Note:
-        return cls(str(d["author"]), str(d["text"]), datetime.fromisoformat(str(d["at"])),
-                   str(d.get("kind", "note")))
+        return cls(
+            str(d["author"]), str(d["text"]), datetime.fromisoformat(str(d["at"])), str(d.get("kind", "note"))
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,12 +122,22 @@ class Case:
     def summary(self) -> dict[str, Any]:
         """The case as the queue shows it: no transcript, no notes."""
         return {
-            "id": self.id, "channel": self.channel, "team": self.team, "severity": self.severity,
-            "categories": list(self.categories), "status": self.status, "reason": self.reason,
-            "lang": self.lang, "assignee": self.assignee, "opened_at": _iso(self.opened_at),
-            "claimed_at": _iso(self.claimed_at), "first_response_at": _iso(self.first_response_at),
-            "resolved_at": _iso(self.resolved_at), "sla_due": _iso(self.sla_due),
-            "lease_until": _iso(self.lease_until), "outcome": self.outcome,
+            "id": self.id,
+            "channel": self.channel,
+            "team": self.team,
+            "severity": self.severity,
+            "categories": list(self.categories),
+            "status": self.status,
+            "reason": self.reason,
+            "lang": self.lang,
+            "assignee": self.assignee,
+            "opened_at": _iso(self.opened_at),
+            "claimed_at": _iso(self.claimed_at),
+            "first_response_at": _iso(self.first_response_at),
+            "resolved_at": _iso(self.resolved_at),
+            "sla_due": _iso(self.sla_due),
+            "lease_until": _iso(self.lease_until),
+            "outcome": self.outcome,
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -143,9 +164,14 @@ class User:
     created_at: datetime | None = None
 
     def public(self) -> dict[str, Any]:
-        return {"username": self.username, "role": self.role, "teams": list(self.teams),
-                "disabled": self.disabled, "locked_until": _iso(self.locked_until),
-                "last_seen_at": _iso(self.last_seen_at)}
+        return {
+            "username": self.username,
+            "role": self.role,
+            "teams": list(self.teams),
+            "disabled": self.disabled,
+            "locked_until": _iso(self.locked_until),
+            "last_seen_at": _iso(self.last_seen_at),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,8 +197,15 @@ class AuditEntry:
     id: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "at": self.at.isoformat(), "actor": self.actor, "action": self.action,
-                "target": self.target, "outcome": self.outcome, "detail": dict(self.detail)}
+        return {
+            "id": self.id,
+            "at": self.at.isoformat(),
+            "actor": self.actor,
+            "action": self.action,
+            "target": self.target,
+            "outcome": self.outcome,
+            "detail": dict(self.detail),
+        }
 
 
 @dataclass(frozen=True, slots=True)

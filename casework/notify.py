@@ -27,8 +27,10 @@ class Alert:
 
     @property
     def text(self) -> str:
-        what = {"critical_unclaimed": "critical case is waiting unclaimed",
-                "sla_breach": "case has passed its first-response SLA"}.get(self.kind, self.kind)
+        what = {
+            "critical_unclaimed": "critical case is waiting unclaimed",
+            "sla_breach": "case has passed its first-response SLA",
+        }.get(self.kind, self.kind)
         return f"Caseline alert ({self.team}): a {self.severity} {what}. Open: {self.link}"
 
 
@@ -76,8 +78,11 @@ class TelegramNotifier:
         self.chat_id = chat_id
 
     async def send(self, alert: Alert) -> bool:
-        body: dict[str, object] = {"chat_id": self.chat_id, "text": alert.text,
-                                   "disable_web_page_preview": True}
+        body: dict[str, object] = {
+            "chat_id": self.chat_id,
+            "text": alert.text,
+            "disable_web_page_preview": True,
+        }
         return await _post(self.http, self.url, body, self.name)
 
 

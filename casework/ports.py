@@ -45,9 +45,16 @@ class CaseStore(ABC):
         """The contact's open case that a person holds (claimed or awaiting the user); one lookup."""
 
     @abstractmethod
+    async def open_case(self, contact_id: str) -> str | None:
+        """The contact's open case, whatever its status (erasure and retention keep its data)."""
+
+    @abstractmethod
     async def list_cases(
-        self, teams: Sequence[str] | None, statuses: Sequence[str] | None = None,
-        since: datetime | None = None, limit: int = 500,
+        self,
+        teams: Sequence[str] | None,
+        statuses: Sequence[str] | None = None,
+        since: datetime | None = None,
+        limit: int = 500,
     ) -> list[Case]:
         """Cases of ``teams`` (all teams if None), queue order: severity desc, then oldest first."""
 
@@ -71,7 +78,11 @@ class CaseStore(ABC):
 
     @abstractmethod
     async def set_status(
-        self, case_id: str, status: Status, *, only_from: Sequence[str] = (),
+        self,
+        case_id: str,
+        status: Status,
+        *,
+        only_from: Sequence[str] = (),
     ) -> bool:
         """Move a case to ``status`` if it is in one of ``only_from`` (any open status if empty)."""
 
@@ -85,7 +96,12 @@ class CaseStore(ABC):
 
     @abstractmethod
     async def transfer(
-        self, case_id: str, *, to_user: str | None, to_team: str | None, now: datetime,
+        self,
+        case_id: str,
+        *,
+        to_user: str | None,
+        to_team: str | None,
+        now: datetime,
         lease_until: datetime,
     ) -> Case | None:
         """Hand an open case to a colleague (stays claimed) or to a team (back to its queue)."""
@@ -123,7 +139,9 @@ class CaseStore(ABC):
         """Set fields of a user (disabled, password_hash, failed_logins, locked_until, last_seen_at)."""
 
     @abstractmethod
-    async def failed_login(self, username: str, now: datetime, max_failures: int, lock_until: datetime) -> None:
+    async def failed_login(
+        self, username: str, now: datetime, max_failures: int, lock_until: datetime
+    ) -> None:
         """Count a failure atomically; lock the account when the count reaches ``max_failures``."""
 
     @abstractmethod
@@ -137,7 +155,9 @@ class CaseStore(ABC):
     async def get_session(self, token_hash: str) -> Session | None: ...
 
     @abstractmethod
-    async def delete_sessions(self, *, token_hash: str | None = None, username: str | None = None) -> None: ...
+    async def delete_sessions(
+        self, *, token_hash: str | None = None, username: str | None = None
+    ) -> None: ...
 
     # -- audit -----------------------------------------------------------------------
     @abstractmethod

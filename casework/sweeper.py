@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from casework.desk import Desk
@@ -33,10 +33,16 @@ def breaches(case: Case, now: datetime, page_after: timedelta = CRITICAL_PAGE_AF
 
 
 class Sweeper:
-    def __init__(self, desk: Desk, notifiers: Sequence[Notifier], public_url: str,
-                 page_after: timedelta = CRITICAL_PAGE_AFTER) -> None:
+    def __init__(
+        self,
+        desk: Desk,
+        notifiers: Sequence[Notifier],
+        public_url: str,
+        page_after: timedelta = CRITICAL_PAGE_AFTER,
+    ) -> None:
         self.desk = desk
         self.notifiers = list(notifiers)
+        self.on_breach: Callable[[str], None] = lambda severity: None
         self.public_url = public_url.rstrip("/")
         self.page_after = min(page_after, desk.config.sla_for("critical") or page_after)
 
@@ -57,12 +63,17 @@ class Sweeper:
     async def _alert(self, case: Case, kind: str, now: datetime) -> int:
         alert = Alert(case.id, kind, case.severity, case.team, f"{self.public_url}/console/cases/{case.id}")
         sent = 0
+        # Counted once per case and breach kind, whether or not any notifier is configured.
+        if await self.desk.store.claim_alert(case.id, kind, "metrics", now):
+            self.on_breach(case.severity)
         for notifier in self.notifiers:
             if not await self.desk.store.claim_alert(case.id, kind, notifier.name, now):
                 continue
             if await notifier.send(alert):
                 sent += 1
-                await self.desk.audit.record("system", "alert.sent", case.id, kind=kind, notifier=notifier.name)
+                await self.desk.audit.record(
+                    "system", "alert.sent", case.id, kind=kind, notifier=notifier.name
+                )
             else:
                 await self.desk.store.release_alert(case.id, kind, notifier.name)
         return sent

@@ -30,17 +30,28 @@ log = logging.getLogger("caseline.casework")
 
 def _build(backend: Backend, services: Services) -> Casework:
     return build_casework(
-        services.settings, backend, services.store,
+        services.settings,
+        backend,
+        services.store,
         clock=lambda: services.clock(),
         kick=lambda: services.outbox.kick(),
         responder=services.pipeline.stages.responder,
     )
 
 
-async def build_gateway(backend: Backend, services: Services) -> CaseGateway:
-    """Called once the conversation store is open; may open its own stores on ``backend``."""
+def build_gateway(backend: Backend, services: Services) -> CaseGateway:
+    """Build the gateway; its store opens with the others (``services.open_stores``)."""
     casework = _build(backend, services)
-    await casework.store.open()
+    services.openers.append(casework.store.open)
+    metrics = services.metrics
+    casework.sweeper.on_breach = lambda severity: metrics.sla_breaches.labels(severity).inc()
+
+    async def queue_depth() -> None:
+        waiting = await casework.store.list_cases(None, ["waiting"], limit=10_000)
+        for severity in ("critical", "high", "medium", "low", "none"):
+            metrics.queue_depth.labels(severity).set(sum(c.severity == severity for c in waiting))
+
+    metrics.add_probe(queue_depth)
     return StoreCaseGateway(casework)
 
 
@@ -48,7 +59,9 @@ def mount(app: web.Application, services: Services) -> None:
     """Add casework routes (console, API) and the sweeper to the app."""
     gateway = services.pipeline.cases
     opened = isinstance(gateway, StoreCaseGateway)
-    casework = gateway.casework if isinstance(gateway, StoreCaseGateway) else _build(services.backend, services)
+    casework = (
+        gateway.casework if isinstance(gateway, StoreCaseGateway) else _build(services.backend, services)
+    )
     if not opened:
         log.warning("the pipeline uses another case gateway; the console shows no escalations")
     app[CASEWORK] = casework
@@ -58,11 +71,12 @@ def mount(app: web.Application, services: Services) -> None:
     async def sweeping(app: web.Application) -> AsyncIterator[None]:
         if not opened:
             await casework.store.open()
-        task = asyncio.create_task(casework.sweeper.run_forever())
+        task = asyncio.create_task(casework.sweeper.run_forever()) if services.run_background else None
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await casework.http.close()
 
     app.cleanup_ctx.append(sweeping)

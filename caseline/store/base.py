@@ -8,6 +8,12 @@ Correctness rests on three store-side mechanisms, never on process memory:
 * a unique key on (channel, platform message id) de-duplicates platform retries;
 * a lease on the conversation row serialises one contact's turns across processes;
 * an optimistic ``version`` on the conversation refuses a stale write.
+
+Both adapters take an optional :class:`caseline.crypto.FieldCipher`; with one, message
+texts, platform user ids and conversation state are encrypted at rest under per-contact
+data keys kept in a separate key store (see :mod:`caseline.crypto`). The privacy methods
+at the end (erasure, retention, key rotation) are driven by :mod:`caseline.erasure`,
+:mod:`caseline.retention` and ``caseline keys``.
 """
 
 from __future__ import annotations
@@ -102,6 +108,29 @@ class TranscriptEntry:
     text: str
     at: datetime
     inbound_seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureReport:
+    """What erasing a contact removed (counts only: audit keeps the fact, never content)."""
+
+    contact_id: str
+    inbound: int = 0
+    outbox: int = 0
+    transcript: int = 0
+    conversation: int = 0
+    data_key: int = 0
+    kept_transcript: int = 0
+    kept_data_key: bool = False
+    dry_run: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "contact_id": self.contact_id, "inbound": self.inbound, "outbox": self.outbox,
+            "transcript": self.transcript, "conversation": self.conversation, "data_key": self.data_key,
+            "kept_transcript": self.kept_transcript, "kept_data_key": self.kept_data_key,
+            "dry_run": self.dry_run,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,3 +249,36 @@ class ConversationStore(ABC):
     @abstractmethod
     async def update_state(self, contact_id: str, mutate: dict[str, Any]) -> None:
         """Merge keys into a conversation's state outside a turn (e.g. a handoff ending)."""
+
+    # -- privacy: erasure, retention, key rotation ---------------------------------------
+    @abstractmethod
+    async def erase_contact(
+        self, contact_id: str, keep_case_part: bool = False, *, dry_run: bool = False
+    ) -> ErasureReport:
+        """Delete the contact's inbound, outbox, transcript, conversation row and data key.
+
+        With ``keep_case_part`` (an open safeguarding case holds the conversation) the
+        transcript and the data key stay, and the conversation row stays with only its
+        routing (platform user id) and control state, so workers can still answer;
+        inbound messages, outbox rows and the state's message history go.
+        """
+
+    @abstractmethod
+    async def idle_contacts(self, before: datetime, after: str = "", limit: int = 500) -> list[str]:
+        """Contacts whose last activity is before ``before`` and with nothing pending, by id after ``after``."""
+
+    @abstractmethod
+    async def purge_inbound(self, before: datetime, *, dry_run: bool = False) -> int:
+        """Delete processed inbound messages received before ``before``; the count."""
+
+    @abstractmethod
+    async def purge_sent_outbox(self, before: datetime, *, dry_run: bool = False) -> int:
+        """Delete outbox rows of messages sent before ``before``; the count."""
+
+    @abstractmethod
+    async def key_counts(self) -> dict[str, int]:
+        """Wrapped data keys per master key id."""
+
+    @abstractmethod
+    async def rewrap_keys(self, limit: int = 500) -> int:
+        """Re-wrap up to ``limit`` data keys not under the active master key; how many were."""

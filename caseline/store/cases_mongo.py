@@ -45,13 +45,24 @@ def _case(d: dict[str, Any]) -> Case:
     opened = _aware(d["opened_at"])
     assert opened is not None
     return Case(
-        id=str(d["_id"]), contact_id=str(d["contact_id"]), channel=str(d["channel"]), team=str(d["team"]),
-        severity=SEVERITIES[int(d["sev"])], categories=tuple(d.get("categories", ())),
-        status=d["status"], reason=str(d.get("reason", "")), lang=str(d.get("lang", "en")),
-        country=d.get("country"), opened_at=opened, sla_due=_aware(d.get("sla_due")),
-        assignee=d.get("assignee"), claimed_at=_aware(d.get("claimed_at")),
-        first_response_at=_aware(d.get("first_response_at")), resolved_at=_aware(d.get("resolved_at")),
-        lease_until=_aware(d.get("lease_until")), outcome=d.get("outcome"),
+        id=str(d["_id"]),
+        contact_id=str(d["contact_id"]),
+        channel=str(d["channel"]),
+        team=str(d["team"]),
+        severity=SEVERITIES[int(d["sev"])],
+        categories=tuple(d.get("categories", ())),
+        status=d["status"],
+        reason=str(d.get("reason", "")),
+        lang=str(d.get("lang", "en")),
+        country=d.get("country"),
+        opened_at=opened,
+        sla_due=_aware(d.get("sla_due")),
+        assignee=d.get("assignee"),
+        claimed_at=_aware(d.get("claimed_at")),
+        first_response_at=_aware(d.get("first_response_at")),
+        resolved_at=_aware(d.get("resolved_at")),
+        lease_until=_aware(d.get("lease_until")),
+        outcome=d.get("outcome"),
         triggers=tuple(Trigger.from_json(t) for t in d.get("triggers", ())),
         notes=tuple(Note.from_json(n) for n in d.get("notes", ())),
         referrals=tuple(Note.from_json(n) for n in d.get("referrals", ())),
@@ -60,10 +71,15 @@ def _case(d: dict[str, Any]) -> Case:
 
 def _user(d: dict[str, Any]) -> User:
     return User(
-        username=str(d["_id"]), role=str(d["role"]), teams=tuple(d.get("teams", ())),
-        password_hash=str(d["password_hash"]), disabled=bool(d.get("disabled", False)),
-        failed_logins=int(d.get("failed_logins", 0)), locked_until=_aware(d.get("locked_until")),
-        last_seen_at=_aware(d.get("last_seen_at")), created_at=_aware(d.get("created_at")),
+        username=str(d["_id"]),
+        role=str(d["role"]),
+        teams=tuple(d.get("teams", ())),
+        password_hash=str(d["password_hash"]),
+        disabled=bool(d.get("disabled", False)),
+        failed_logins=int(d.get("failed_logins", 0)),
+        locked_until=_aware(d.get("locked_until")),
+        last_seen_at=_aware(d.get("last_seen_at")),
+        created_at=_aware(d.get("created_at")),
     )
 
 
@@ -90,11 +106,22 @@ class MongoCaseStore(CaseStore):
         for _attempt in range(5):
             if await self.db.cases.find_one({"contact_id": new.contact_id, "open": True}, {"_id": 1}) is None:
                 doc = {
-                    "_id": new.id, "contact_id": new.contact_id, "channel": new.channel, "team": new.team,
-                    "sev": severity_rank(new.severity), "categories": list(new.categories),
-                    "status": "waiting", "open": True, "reason": new.reason, "lang": new.lang,
-                    "country": new.country, "opened_at": new.opened_at, "sla_due": new.sla_due,
-                    "triggers": [trigger.to_json()], "notes": [], "referrals": [],
+                    "_id": new.id,
+                    "contact_id": new.contact_id,
+                    "channel": new.channel,
+                    "team": new.team,
+                    "sev": severity_rank(new.severity),
+                    "categories": list(new.categories),
+                    "status": "waiting",
+                    "open": True,
+                    "reason": new.reason,
+                    "lang": new.lang,
+                    "country": new.country,
+                    "opened_at": new.opened_at,
+                    "sla_due": new.sla_due,
+                    "triggers": [trigger.to_json()],
+                    "notes": [],
+                    "referrals": [],
                 }
                 try:
                     await self.db.cases.insert_one(doc)
@@ -106,8 +133,11 @@ class MongoCaseStore(CaseStore):
                 query["triggers.inbound_seq"] = {"$ne": trigger.inbound_seq}
             updated = await self.db.cases.find_one_and_update(
                 query,
-                {"$max": {"sev": severity_rank(new.severity)}, "$push": {"triggers": trigger.to_json()},
-                 "$addToSet": {"categories": {"$each": list(new.categories)}}},
+                {
+                    "$max": {"sev": severity_rank(new.severity)},
+                    "$push": {"triggers": trigger.to_json()},
+                    "$addToSet": {"categories": {"$each": list(new.categories)}},
+                },
                 return_document=ReturnDocument.AFTER,
             )
             if updated is not None:
@@ -128,9 +158,16 @@ class MongoCaseStore(CaseStore):
         doc = await self.db.cases.find_one({"contact_id": contact_id, "open": True}, {"status": 1})
         return str(doc["_id"]) if doc is not None and doc["status"] in HANDLED else None
 
+    async def open_case(self, contact_id: str) -> str | None:
+        doc = await self.db.cases.find_one({"contact_id": contact_id, "open": True}, {"_id": 1})
+        return None if doc is None else str(doc["_id"])
+
     async def list_cases(
-        self, teams: Sequence[str] | None, statuses: Sequence[str] | None = None,
-        since: datetime | None = None, limit: int = 500,
+        self,
+        teams: Sequence[str] | None,
+        statuses: Sequence[str] | None = None,
+        since: datetime | None = None,
+        limit: int = 500,
     ) -> list[Case]:
         query: dict[str, Any] = {}
         if teams is not None:
@@ -143,8 +180,10 @@ class MongoCaseStore(CaseStore):
         return [_case(d) for d in docs]
 
     def _claim_update(self, worker: str, now: datetime, lease_until: datetime) -> dict[str, Any]:
-        return {"$set": {"status": "claimed", "assignee": worker, "lease_until": lease_until},
-                "$min": {"claimed_at": now}}
+        return {
+            "$set": {"status": "claimed", "assignee": worker, "lease_until": lease_until},
+            "$min": {"claimed_at": now},
+        }
 
     async def claim(self, case_id: str, worker: str, now: datetime, lease_until: datetime) -> Case | None:
         doc = await self.db.cases.find_one_and_update(
@@ -204,15 +243,23 @@ class MongoCaseStore(CaseStore):
         return bool(result.matched_count)
 
     async def transfer(
-        self, case_id: str, *, to_user: str | None, to_team: str | None, now: datetime,
+        self,
+        case_id: str,
+        *,
+        to_user: str | None,
+        to_team: str | None,
+        now: datetime,
         lease_until: datetime,
     ) -> Case | None:
         if to_team is not None:
-            update: dict[str, Any] = {"$set": {"team": to_team, "status": "waiting", "assignee": None,
-                                               "lease_until": None}}
+            update: dict[str, Any] = {
+                "$set": {"team": to_team, "status": "waiting", "assignee": None, "lease_until": None}
+            }
         else:
-            update = {"$set": {"assignee": to_user, "status": "claimed", "lease_until": lease_until},
-                      "$min": {"claimed_at": now}}
+            update = {
+                "$set": {"assignee": to_user, "status": "claimed", "lease_until": lease_until},
+                "$min": {"claimed_at": now},
+            }
         doc = await self.db.cases.find_one_and_update(
             {"_id": case_id, "open": True}, update, return_document=ReturnDocument.AFTER
         )
@@ -221,18 +268,25 @@ class MongoCaseStore(CaseStore):
     async def resolve(self, case_id: str, outcome: str, now: datetime) -> Case | None:
         doc = await self.db.cases.find_one_and_update(
             {"_id": case_id, "open": True},
-            {"$set": {"status": "resolved", "outcome": outcome, "resolved_at": now, "lease_until": None},
-             "$unset": {"open": ""}},
+            {
+                "$set": {"status": "resolved", "outcome": outcome, "resolved_at": now, "lease_until": None},
+                "$unset": {"open": ""},
+            },
             return_document=ReturnDocument.AFTER,
         )
         return None if doc is None else _case(doc)
 
     async def claim_alert(self, case_id: str, kind: str, notifier: str, now: datetime) -> bool:
         try:
-            await self.db.case_alerts.insert_one({
-                "_id": f"{case_id}|{kind}|{notifier}", "case_id": case_id, "kind": kind,
-                "notifier": notifier, "at": now,
-            })
+            await self.db.case_alerts.insert_one(
+                {
+                    "_id": f"{case_id}|{kind}|{notifier}",
+                    "case_id": case_id,
+                    "kind": kind,
+                    "notifier": notifier,
+                    "at": now,
+                }
+            )
         except DuplicateKeyError:
             return False
         return True
@@ -246,11 +300,19 @@ class MongoCaseStore(CaseStore):
 
     async def add_user(self, user: User) -> None:
         try:
-            await self.db.case_users.insert_one({
-                "_id": user.username, "role": user.role, "teams": list(user.teams),
-                "password_hash": user.password_hash, "disabled": user.disabled, "failed_logins": 0,
-                "locked_until": None, "last_seen_at": None, "created_at": user.created_at,
-            })
+            await self.db.case_users.insert_one(
+                {
+                    "_id": user.username,
+                    "role": user.role,
+                    "teams": list(user.teams),
+                    "password_hash": user.password_hash,
+                    "disabled": user.disabled,
+                    "failed_logins": 0,
+                    "locked_until": None,
+                    "last_seen_at": None,
+                    "created_at": user.created_at,
+                }
+            )
         except DuplicateKeyError as exc:
             raise UserExists(user.username) from exc
 
@@ -269,7 +331,9 @@ class MongoCaseStore(CaseStore):
         result = await self.db.case_users.update_one({"_id": username}, {"$set": values})
         return bool(result.matched_count)
 
-    async def failed_login(self, username: str, now: datetime, max_failures: int, lock_until: datetime) -> None:
+    async def failed_login(
+        self, username: str, now: datetime, max_failures: int, lock_until: datetime
+    ) -> None:
         await self.db.case_users.update_one({"_id": username}, {"$inc": {"failed_logins": 1}})
         await self.db.case_users.update_one(
             {"_id": username, "failed_logins": {"$gte": max_failures}},
@@ -277,16 +341,28 @@ class MongoCaseStore(CaseStore):
         )
 
     async def active_workers(self, team: str, since: datetime) -> int:
-        return int(await self.db.case_users.count_documents({
-            "disabled": False, "role": {"$in": ["case_worker", "supervisor"]}, "teams": team,
-            "last_seen_at": {"$gte": since},
-        }))
+        return int(
+            await self.db.case_users.count_documents(
+                {
+                    "disabled": False,
+                    "role": {"$in": ["case_worker", "supervisor"]},
+                    "teams": team,
+                    "last_seen_at": {"$gte": since},
+                }
+            )
+        )
 
     async def add_session(self, session: Session) -> None:
-        await self.db.case_sessions.insert_one({
-            "_id": session.token_hash, "username": session.username, "csrf": session.csrf,
-            "kind": session.kind, "created_at": session.created_at, "expires_at": session.expires_at,
-        })
+        await self.db.case_sessions.insert_one(
+            {
+                "_id": session.token_hash,
+                "username": session.username,
+                "csrf": session.csrf,
+                "kind": session.kind,
+                "created_at": session.created_at,
+                "expires_at": session.expires_at,
+            }
+        )
 
     async def get_session(self, token_hash: str) -> Session | None:
         d = await self.db.case_sessions.find_one({"_id": token_hash})
@@ -306,21 +382,36 @@ class MongoCaseStore(CaseStore):
         counter = await self.db.counters.find_one_and_update(
             {"_id": "audit"}, {"$inc": {"value": 1}}, upsert=True, return_document=ReturnDocument.AFTER
         )
-        await self.db.audit.insert_one({
-            "_id": int(counter["value"]), "at": entry.at, "actor": entry.actor, "action": entry.action,
-            "target": entry.target, "outcome": entry.outcome, "detail": dict(entry.detail),
-        })
+        await self.db.audit.insert_one(
+            {
+                "_id": int(counter["value"]),
+                "at": entry.at,
+                "actor": entry.actor,
+                "action": entry.action,
+                "target": entry.target,
+                "outcome": entry.outcome,
+                "detail": dict(entry.detail),
+            }
+        )
 
     async def query_audit(self, query: AuditQuery) -> list[AuditEntry]:
         q: dict[str, Any] = {
-            name: getattr(query, name) for name in ("actor", "action", "target", "outcome")
+            name: getattr(query, name)
+            for name in ("actor", "action", "target", "outcome")
             if getattr(query, name) is not None
         }
         if query.since is not None:
             q["at"] = {"$gte": query.since}
         docs = await self.db.audit.find(q).sort("_id", DESCENDING).limit(query.limit).to_list(query.limit)
         return [
-            AuditEntry(_aware(d["at"]) or datetime.now(UTC), str(d["actor"]), str(d["action"]),
-                       str(d["target"]), d["outcome"], dict(d.get("detail", {})), int(d["_id"]))
+            AuditEntry(
+                _aware(d["at"]) or datetime.now(UTC),
+                str(d["actor"]),
+                str(d["action"]),
+                str(d["target"]),
+                d["outcome"],
+                dict(d.get("detail", {})),
+                int(d["_id"]),
+            )
             for d in docs
         ]

@@ -116,12 +116,24 @@ def _case(row: sqlite3.Row) -> Case:
     opened = _dt(row["opened_at"])
     assert opened is not None
     return Case(
-        id=row["id"], contact_id=row["contact_id"], channel=row["channel"], team=row["team"],
-        severity=SEVERITIES[row["sev"]], categories=tuple(json.loads(row["categories"])),
-        status=row["status"], reason=row["reason"], lang=row["lang"], country=row["country"],
-        opened_at=opened, sla_due=_dt(row["sla_due"]), assignee=row["assignee"],
-        claimed_at=_dt(row["claimed_at"]), first_response_at=_dt(row["first_response_at"]),
-        resolved_at=_dt(row["resolved_at"]), lease_until=_dt(row["lease_until"]), outcome=row["outcome"],
+        id=row["id"],
+        contact_id=row["contact_id"],
+        channel=row["channel"],
+        team=row["team"],
+        severity=SEVERITIES[row["sev"]],
+        categories=tuple(json.loads(row["categories"])),
+        status=row["status"],
+        reason=row["reason"],
+        lang=row["lang"],
+        country=row["country"],
+        opened_at=opened,
+        sla_due=_dt(row["sla_due"]),
+        assignee=row["assignee"],
+        claimed_at=_dt(row["claimed_at"]),
+        first_response_at=_dt(row["first_response_at"]),
+        resolved_at=_dt(row["resolved_at"]),
+        lease_until=_dt(row["lease_until"]),
+        outcome=row["outcome"],
         triggers=tuple(Trigger.from_json(t) for t in json.loads(row["triggers"])),
         notes=tuple(Note.from_json(n) for n in json.loads(row["notes"])),
         referrals=tuple(Note.from_json(n) for n in json.loads(row["referrals"])),
@@ -130,10 +142,15 @@ def _case(row: sqlite3.Row) -> Case:
 
 def _user(row: sqlite3.Row) -> User:
     return User(
-        username=row["username"], role=row["role"], teams=tuple(json.loads(row["teams"])),
-        password_hash=row["password_hash"], disabled=bool(row["disabled"]),
-        failed_logins=row["failed_logins"], locked_until=_dt(row["locked_until"]),
-        last_seen_at=_dt(row["last_seen_at"]), created_at=_dt(row["created_at"]),
+        username=row["username"],
+        role=row["role"],
+        teams=tuple(json.loads(row["teams"])),
+        password_hash=row["password_hash"],
+        disabled=bool(row["disabled"]),
+        failed_logins=row["failed_logins"],
+        locked_until=_dt(row["locked_until"]),
+        last_seen_at=_dt(row["last_seen_at"]),
+        created_at=_dt(row["created_at"]),
     )
 
 
@@ -165,10 +182,22 @@ class SqliteCaseStore(CaseStore):
             if row is None:
                 await conn.execute(
                     "INSERT INTO cases (id, contact_id, channel, team, sev, categories, status, open, reason,"
-                    " lang, country, opened_at, sla_due, triggers) VALUES (?,?,?,?,?,?,'waiting',1,?,?,?,?,?,?)",
-                    (new.id, new.contact_id, new.channel, new.team, severity_rank(new.severity),
-                     json.dumps(list(new.categories)), new.reason, new.lang, new.country,
-                     _ts(new.opened_at), _ts(new.sla_due), json.dumps([trigger.to_json()])),
+                    " lang, country, opened_at, sla_due, triggers)"
+                    " VALUES (?,?,?,?,?,?,'waiting',1,?,?,?,?,?,?)",
+                    (
+                        new.id,
+                        new.contact_id,
+                        new.channel,
+                        new.team,
+                        severity_rank(new.severity),
+                        json.dumps(list(new.categories)),
+                        new.reason,
+                        new.lang,
+                        new.country,
+                        _ts(new.opened_at),
+                        _ts(new.sla_due),
+                        json.dumps([trigger.to_json()]),
+                    ),
                 )
                 created = await _one(conn, "SELECT * FROM cases WHERE id = ?", (new.id,))
                 assert created is not None
@@ -180,8 +209,12 @@ class SqliteCaseStore(CaseStore):
             categories = list(dict.fromkeys(case.categories + new.categories))
             await conn.execute(
                 "UPDATE cases SET sev = MAX(sev, ?), categories = ?, triggers = ? WHERE id = ?",
-                (severity_rank(new.severity), json.dumps(categories),
-                 json.dumps([t.to_json() for t in case.triggers] + [trigger.to_json()]), case.id),
+                (
+                    severity_rank(new.severity),
+                    json.dumps(categories),
+                    json.dumps([t.to_json() for t in case.triggers] + [trigger.to_json()]),
+                    case.id,
+                ),
             )
             updated = await _one(conn, "SELECT * FROM cases WHERE id = ?", (case.id,))
             assert updated is not None
@@ -201,9 +234,16 @@ class SqliteCaseStore(CaseStore):
         )
         return str(row["id"]) if row is not None and row["status"] in HANDLED else None
 
+    async def open_case(self, contact_id: str) -> str | None:
+        row = await self.db.fetchone("SELECT id FROM cases WHERE contact_id = ? AND open = 1", (contact_id,))
+        return None if row is None else str(row["id"])
+
     async def list_cases(
-        self, teams: Sequence[str] | None, statuses: Sequence[str] | None = None,
-        since: datetime | None = None, limit: int = 500,
+        self,
+        teams: Sequence[str] | None,
+        statuses: Sequence[str] | None = None,
+        since: datetime | None = None,
+        limit: int = 500,
     ) -> list[Case]:
         where: list[str] = ["1 = 1"]
         params: list[Any] = []
@@ -258,8 +298,10 @@ class SqliteCaseStore(CaseStore):
     async def renew_leases(self, worker: str, lease_until: datetime) -> int:
         async with self.db.tx() as conn:
             return await _changed(
-                conn, "UPDATE cases SET lease_until = ? WHERE assignee = ? AND status IN ('claimed',"
-                " 'awaiting_user')", (_ts(lease_until), worker),
+                conn,
+                "UPDATE cases SET lease_until = ? WHERE assignee = ? AND status IN ('claimed',"
+                " 'awaiting_user')",
+                (_ts(lease_until), worker),
             )
 
     async def release_lapsed(self, now: datetime) -> list[str]:
@@ -279,19 +321,28 @@ class SqliteCaseStore(CaseStore):
     async def set_status(self, case_id: str, status: Status, *, only_from: Sequence[str] = ()) -> bool:
         allowed = list(only_from) or ["waiting", "claimed", "awaiting_user"]
         async with self.db.tx() as conn:
-            return await _changed(
-                conn, f"UPDATE cases SET status = ? WHERE id = ? AND status IN ({','.join('?' * len(allowed))})",
-                (status, case_id, *allowed),
-            ) == 1
+            return (
+                await _changed(
+                    conn,
+                    "UPDATE cases SET status = ? WHERE id = ?"
+                    f" AND status IN ({','.join('?' * len(allowed))})",
+                    (status, case_id, *allowed),
+                )
+                == 1
+            )
 
     async def record_reply(self, case_id: str, worker: str, now: datetime) -> bool:
         async with self.db.tx() as conn:
-            return await _changed(
-                conn,
-                "UPDATE cases SET status = 'awaiting_user', first_response_at = COALESCE(first_response_at, ?)"
-                " WHERE id = ? AND assignee = ? AND status IN ('claimed', 'awaiting_user')",
-                (_ts(now), case_id, worker),
-            ) == 1
+            return (
+                await _changed(
+                    conn,
+                    "UPDATE cases SET status = 'awaiting_user',"
+                    " first_response_at = COALESCE(first_response_at, ?)"
+                    " WHERE id = ? AND assignee = ? AND status IN ('claimed', 'awaiting_user')",
+                    (_ts(now), case_id, worker),
+                )
+                == 1
+            )
 
     async def add_note(self, case_id: str, note: Note) -> bool:
         column = "referrals" if note.kind == "referral" else "notes"
@@ -304,18 +355,27 @@ class SqliteCaseStore(CaseStore):
         return True
 
     async def transfer(
-        self, case_id: str, *, to_user: str | None, to_team: str | None, now: datetime,
+        self,
+        case_id: str,
+        *,
+        to_user: str | None,
+        to_team: str | None,
+        now: datetime,
         lease_until: datetime,
     ) -> Case | None:
         async with self.db.tx() as conn:
             params: tuple[Any, ...]
             if to_team is not None:
-                sql = ("UPDATE cases SET team = ?, status = 'waiting', assignee = NULL, lease_until = NULL"
-                       " WHERE id = ? AND open = 1")
+                sql = (
+                    "UPDATE cases SET team = ?, status = 'waiting', assignee = NULL, lease_until = NULL"
+                    " WHERE id = ? AND open = 1"
+                )
                 params = (to_team, case_id)
             else:
-                sql = ("UPDATE cases SET assignee = ?, status = 'claimed', lease_until = ?,"
-                       " claimed_at = COALESCE(claimed_at, ?) WHERE id = ? AND open = 1")
+                sql = (
+                    "UPDATE cases SET assignee = ?, status = 'claimed', lease_until = ?,"
+                    " claimed_at = COALESCE(claimed_at, ?) WHERE id = ? AND open = 1"
+                )
                 params = (to_user, _ts(lease_until), _ts(now), case_id)
             if not await _changed(conn, sql, params):
                 return None
@@ -335,10 +395,14 @@ class SqliteCaseStore(CaseStore):
 
     async def claim_alert(self, case_id: str, kind: str, notifier: str, now: datetime) -> bool:
         async with self.db.tx() as conn:
-            return await _changed(
-                conn, "INSERT OR IGNORE INTO case_alerts (case_id, kind, notifier, at) VALUES (?,?,?,?)",
-                (case_id, kind, notifier, _ts(now)),
-            ) == 1
+            return (
+                await _changed(
+                    conn,
+                    "INSERT OR IGNORE INTO case_alerts (case_id, kind, notifier, at) VALUES (?,?,?,?)",
+                    (case_id, kind, notifier, _ts(now)),
+                )
+                == 1
+            )
 
     async def release_alert(self, case_id: str, kind: str, notifier: str) -> None:
         async with self.db.tx() as conn:
@@ -359,8 +423,14 @@ class SqliteCaseStore(CaseStore):
                 await conn.execute(
                     "INSERT INTO case_users (username, role, teams, password_hash, disabled, created_at)"
                     " VALUES (?,?,?,?,?,?)",
-                    (user.username, user.role, json.dumps(list(user.teams)), user.password_hash,
-                     int(user.disabled), _ts(user.created_at)),
+                    (
+                        user.username,
+                        user.role,
+                        json.dumps(list(user.teams)),
+                        user.password_hash,
+                        int(user.disabled),
+                        _ts(user.created_at),
+                    ),
                 )
         except sqlite3.IntegrityError as exc:
             raise UserExists(user.username) from exc
@@ -379,11 +449,16 @@ class SqliteCaseStore(CaseStore):
         values = [_sql_value(v) for v in fields.values()]
         assignments = ", ".join(f"{name} = ?" for name in fields)
         async with self.db.tx() as conn:
-            return await _changed(
-                conn, f"UPDATE case_users SET {assignments} WHERE username = ?", (*values, username)
-            ) == 1
+            return (
+                await _changed(
+                    conn, f"UPDATE case_users SET {assignments} WHERE username = ?", (*values, username)
+                )
+                == 1
+            )
 
-    async def failed_login(self, username: str, now: datetime, max_failures: int, lock_until: datetime) -> None:
+    async def failed_login(
+        self, username: str, now: datetime, max_failures: int, lock_until: datetime
+    ) -> None:
         async with self.db.tx() as conn:
             await conn.execute(
                 "UPDATE case_users SET failed_logins = failed_logins + 1 WHERE username = ?", (username,)
@@ -407,8 +482,14 @@ class SqliteCaseStore(CaseStore):
             await conn.execute(
                 "INSERT INTO case_sessions (token_hash, username, csrf, kind, created_at, expires_at)"
                 " VALUES (?,?,?,?,?,?)",
-                (session.token_hash, session.username, session.csrf, session.kind,
-                 _ts(session.created_at), _ts(session.expires_at)),
+                (
+                    session.token_hash,
+                    session.username,
+                    session.csrf,
+                    session.kind,
+                    _ts(session.created_at),
+                    _ts(session.expires_at),
+                ),
             )
 
     async def get_session(self, token_hash: str) -> Session | None:
@@ -430,8 +511,14 @@ class SqliteCaseStore(CaseStore):
         async with self.db.tx() as conn:
             await conn.execute(
                 "INSERT INTO audit (at, actor, action, target, outcome, detail) VALUES (?,?,?,?,?,?)",
-                (_ts(entry.at), entry.actor, entry.action, entry.target, entry.outcome,
-                 json.dumps(entry.detail, default=str)),
+                (
+                    _ts(entry.at),
+                    entry.actor,
+                    entry.action,
+                    entry.target,
+                    entry.outcome,
+                    json.dumps(entry.detail, default=str),
+                ),
             )
 
     async def query_audit(self, query: AuditQuery) -> list[AuditEntry]:
@@ -446,11 +533,19 @@ class SqliteCaseStore(CaseStore):
             where.append("at >= ?")
             params.append(_ts(query.since))
         rows = await self.db.fetchall(
-            f"SELECT * FROM audit WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?", (*params, query.limit)
+            f"SELECT * FROM audit WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",
+            (*params, query.limit),
         )
         return [
-            AuditEntry(_dt(r["at"]) or datetime.now(UTC), r["actor"], r["action"], r["target"], r["outcome"],
-                       json.loads(r["detail"]), r["id"])
+            AuditEntry(
+                _dt(r["at"]) or datetime.now(UTC),
+                r["actor"],
+                r["action"],
+                r["target"],
+                r["outcome"],
+                json.loads(r["detail"]),
+                r["id"],
+            )
             for r in rows
         ]
 

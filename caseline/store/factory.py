@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from caseline.crypto import FieldCipher
 from caseline.settings import Settings
 from caseline.store.base import ConversationStore
 from caseline.store.mongo import MongoConversationStore
@@ -40,7 +41,7 @@ def open_backend(settings: Settings) -> Backend:
     return Backend(mongo=client.get_default_database("caseline"), close_mongo=client.close)
 
 
-def conversation_store(backend: Backend) -> ConversationStore:
+def conversation_store(backend: Backend, cipher: FieldCipher | None = None) -> ConversationStore:
     if backend.sqlite is not None:
-        return SqliteConversationStore(backend.sqlite)
-    return MongoConversationStore(backend.mongo, close=backend.close_mongo)
+        return SqliteConversationStore(backend.sqlite, cipher=cipher)
+    return MongoConversationStore(backend.mongo, close=backend.close_mongo, cipher=cipher)

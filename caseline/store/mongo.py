@@ -4,6 +4,19 @@ Every transition is a single-document operation so that no transaction (and so n
 replica set) is required; a turn's writes are ordered to be idempotent instead:
 outbox rows first (unique key), then the version-checked state, then the inbox mark.
 A crash in between is repaired by re-running the turn, which writes nothing twice.
+
+With a :class:`~caseline.crypto.FieldCipher`, the sensitive fields (inbound ``body``,
+conversation ``platform_user_id`` and ``state``, outbox ``platform_user_id`` and ``reply``,
+transcript ``text``) are stored as ``e1.`` strings sealed under the contact's data key.
+Data keys are kept wrapped in the ``contact_keys`` collection (``_id`` = contact id): back
+it up separately from the data, and keep its backups for a shorter time. Unwrapped keys
+are cached per process for ``cache_ttl`` seconds, so the message path pays no extra round
+trip; an erasure in another process is honoured here within that time.
+
+Retention: TTL indexes expire processed inbound messages (``received_at``, 8 days) and
+sent outbox rows (``sent_at``, 30 days). Conversations and their transcripts are removed
+by :func:`caseline.retention.sweep` instead, because it must first ask the case store
+whether the contact has an open case, which a TTL index cannot.
 """
 
 from __future__ import annotations
@@ -13,17 +26,31 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, ReturnDocument
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 
+from caseline.crypto import (
+    CONV_STATE,
+    CONV_USER,
+    INBOUND_BODY,
+    OUTBOX_REPLY,
+    OUTBOX_USER,
+    TRANSCRIPT_TEXT,
+    UNREADABLE,
+    DataKey,
+    FieldCipher,
+    WrappedKey,
+)
 from caseline.messages import Inbound, Reply
 from caseline.store.base import (
     DELIVERY_ORDER,
     Conversation,
     ConversationStore,
+    ErasureReport,
     InboundRecord,
     OutboxDraft,
     OutboxItem,
     OutboxStatus,
+    StoreError,
     StoreUnavailable,
     TranscriptDraft,
     TranscriptEntry,
@@ -32,6 +59,8 @@ from caseline.store.base import (
 )
 
 INBOUND_RETENTION = timedelta(days=8)
+SENT_OUTBOX_RETENTION = timedelta(days=30)
+CONTROL_STATE = ("case_id", "safety_mode", "opted_out", "erasure_requested")
 
 
 def _aware(value: datetime) -> datetime:
@@ -39,14 +68,16 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _outbox_item(doc: dict[str, Any]) -> OutboxItem:
+def _outbox_item(doc: dict[str, Any], key: DataKey | None) -> OutboxItem:
+    cid = str(doc["contact_id"])
+    reply = FieldCipher.open_json(key, cid, OUTBOX_REPLY, doc["reply"])
     return OutboxItem(
         id=int(doc["_id"]),
         key=str(doc["key"]),
-        contact_id=str(doc["contact_id"]),
+        contact_id=cid,
         channel=str(doc["channel"]),
-        platform_user_id=str(doc["platform_user_id"]),
-        reply=Reply.from_json(doc["reply"]),
+        platform_user_id=FieldCipher.open(key, cid, OUTBOX_USER, str(doc["platform_user_id"])),
+        reply=Reply(UNREADABLE) if reply is None else Reply.from_json(reply),
         inbound_seq=doc.get("inbound_seq"),
         status=doc["status"],
         attempts=int(doc.get("attempts", 0)),
@@ -60,9 +91,40 @@ def _outbox_item(doc: dict[str, Any]) -> OutboxItem:
 class MongoConversationStore(ConversationStore):
     """``db`` is an ``AsyncDatabase`` (or the test suite's in-process fake of one)."""
 
-    def __init__(self, db: Any, close: Any = None) -> None:
+    def __init__(
+        self, db: Any, close: Any = None, cipher: FieldCipher | None = None,
+        sent_outbox_retention: timedelta = SENT_OUTBOX_RETENTION,
+    ) -> None:
         self.db = db
         self._close = close
+        self.cipher = cipher
+        self.sent_outbox_retention = sent_outbox_retention
+
+    async def _key(self, contact_id: str, create: bool = False) -> DataKey | None:
+        """The contact's data key: process cache, else ``contact_keys`` (created when writing)."""
+        cipher = self.cipher
+        if cipher is None:
+            return None
+        hit = cipher.cached(contact_id)
+        if hit is not None:
+            return hit
+        doc = await self.db.contact_keys.find_one({"_id": contact_id})
+        if doc is None and create:
+            wrapped, key = cipher.new_key(contact_id)
+            try:
+                await self.db.contact_keys.insert_one({
+                    "_id": contact_id, "kid": wrapped.kid, "wrapped": wrapped.wrapped, "created_at": datetime.now(UTC),
+                })
+                return key
+            except DuplicateKeyError:  # another process created it first: use theirs
+                doc = await self.db.contact_keys.find_one({"_id": contact_id})
+        found = None if doc is None else cipher.key(contact_id, WrappedKey(str(doc["kid"]), str(doc["wrapped"])))
+        if found is None and create:
+            raise StoreError(f"the data key of {contact_id} cannot be unwrapped; refusing to write")
+        return found
+
+    async def _items(self, docs: list[dict[str, Any]]) -> list[OutboxItem]:
+        return [_outbox_item(d, await self._key(str(d["contact_id"]))) for d in docs]
 
     async def open(self) -> None:
         try:
@@ -79,8 +141,19 @@ class MongoConversationStore(ConversationStore):
             await self.db.outbox.create_index("inbound_seq")
             await self.db.outbox.create_index([("channel", ASCENDING), ("platform_message_id", ASCENDING)])
             await self.db.transcript.create_index([("contact_id", ASCENDING), ("_id", ASCENDING)])
+            await self.db.conversations.create_index("updated_at")
+            await self.db.contact_keys.create_index("kid")
+            await self._ttl_index("outbox", "sent_at", self.sent_outbox_retention)
         except PyMongoError as exc:
             raise StoreUnavailable(f"cannot prepare MongoDB: {exc}") from exc
+
+    async def _ttl_index(self, collection: str, field: str, after: timedelta) -> None:
+        seconds = int(after.total_seconds())
+        try:
+            await self.db[collection].create_index(field, expireAfterSeconds=seconds)
+        except OperationFailure:  # exists with another period: change it in place
+            index = {"keyPattern": {field: 1}, "expireAfterSeconds": seconds}
+            await self.db.command("collMod", collection, index=index)
 
     async def close(self) -> None:
         if self._close is not None:
@@ -100,10 +173,15 @@ class MongoConversationStore(ConversationStore):
         return int(doc["value"])
 
     async def ensure_conversation(self, contact_id: str, channel: str, platform_user_id: str) -> None:
+        if await self.db.conversations.find_one({"_id": contact_id}, {"_id": 1}) is not None:
+            return
+        key = await self._key(contact_id, create=True)
         await self.db.conversations.update_one(
             {"_id": contact_id},
-            {"$setOnInsert": {"channel": channel, "platform_user_id": platform_user_id,
-                              "state": {}, "version": 0, "last_seq": 0}},
+            {"$setOnInsert": {"channel": channel,
+                              "platform_user_id": FieldCipher.seal(key, CONV_USER, platform_user_id),
+                              "state": FieldCipher.seal_json(key, CONV_STATE, {}) if key else {},
+                              "version": 0, "last_seq": 0, "updated_at": datetime.now(UTC)}},
             upsert=True,
         )
 
@@ -115,13 +193,14 @@ class MongoConversationStore(ConversationStore):
             return None
         await self.ensure_conversation(message.contact_id, message.channel, message.platform_user_id)
         seq = await self._next_seq("inbound")
+        key = await self._key(message.contact_id, create=True)
         try:
             await self.db.inbound.insert_one({
                 "_id": seq,
                 "channel": message.channel,
                 "platform_message_id": message.platform_message_id,
                 "contact_id": message.contact_id,
-                "body": message.to_json(),
+                "body": FieldCipher.seal_json(key, INBOUND_BODY, message.to_json()) if key else message.to_json(),
                 "status": "pending",
                 "received_at": message.received_at,
             })
@@ -136,7 +215,13 @@ class MongoConversationStore(ConversationStore):
         if not docs:
             return None
         doc = docs[0]
-        return InboundRecord(int(doc["_id"]), Inbound.from_json(doc["body"]), doc["status"])
+        body = FieldCipher.open_json(await self._key(contact_id), contact_id, INBOUND_BODY, doc["body"])
+        message = (
+            Inbound(str(doc["channel"]), UNREADABLE, contact_id, str(doc["platform_message_id"]),
+                    _aware(doc["received_at"]), text=UNREADABLE)
+            if body is None else Inbound.from_json(body)
+        )
+        return InboundRecord(int(doc["_id"]), message, doc["status"])
 
     async def load_turn(self, contact_id: str) -> tuple[InboundRecord, Conversation] | None:
         record = await self.next_pending(contact_id)
@@ -185,20 +270,24 @@ class MongoConversationStore(ConversationStore):
         doc = await self.db.conversations.find_one({"_id": contact_id})
         if doc is None:
             return None
+        key = await self._key(contact_id)
+        state = FieldCipher.open_json(key, contact_id, CONV_STATE, doc.get("state") or {})
         return Conversation(
-            contact_id, str(doc["channel"]), str(doc["platform_user_id"]), dict(doc.get("state") or {}),
-            int(doc.get("version", 0)), int(doc.get("last_seq", 0)),
+            contact_id, str(doc["channel"]), FieldCipher.open(key, contact_id, CONV_USER, str(doc["platform_user_id"])),
+            dict(state or {}), int(doc.get("version", 0)), int(doc.get("last_seq", 0)),
         )
 
     async def _insert_outbox(self, drafts: Sequence[OutboxDraft], now: datetime) -> None:
         for d in drafts:
             if await self.db.outbox.find_one({"key": d.key}, {"_id": 1}) is not None:
                 continue
+            key = await self._key(d.contact_id, create=True)
             try:
                 await self.db.outbox.insert_one({
                     "_id": await self._next_seq("outbox"),
                     "key": d.key, "contact_id": d.contact_id, "channel": d.channel,
-                    "platform_user_id": d.platform_user_id, "reply": d.reply.to_json(),
+                    "platform_user_id": FieldCipher.seal(key, OUTBOX_USER, d.platform_user_id),
+                    "reply": FieldCipher.seal_json(key, OUTBOX_REPLY, d.reply.to_json()) if key else d.reply.to_json(),
                     "inbound_seq": d.inbound_seq, "status": "pending", "attempts": 0,
                     "next_attempt_at": now, "lease_owner": None, "lease_until": None, "error": None,
                     "platform_message_id": None, "delivery": None,
@@ -208,9 +297,11 @@ class MongoConversationStore(ConversationStore):
 
     async def _insert_transcript(self, entries: Sequence[TranscriptDraft]) -> None:
         for e in entries:
+            key = await self._key(e.contact_id, create=True)
             await self.db.transcript.insert_one({
                 "_id": await self._next_seq("transcript"), "contact_id": e.contact_id,
-                "direction": e.direction, "author": e.author, "text": e.text, "at": e.at,
+                "direction": e.direction, "author": e.author,
+                "text": FieldCipher.seal(key, TRANSCRIPT_TEXT, e.text), "at": e.at,
                 "inbound_seq": e.inbound_seq,
             })
 
@@ -225,9 +316,11 @@ class MongoConversationStore(ConversationStore):
                 raise VersionConflict(commit.contact_id)
             now = datetime.now(UTC)
             await self._insert_outbox(commit.outbox, now)
+            key = await self._key(commit.contact_id, create=True)
+            state: Any = FieldCipher.seal_json(key, CONV_STATE, commit.state) if key else commit.state
             result = await self.db.conversations.update_one(
                 {"_id": commit.contact_id, "version": commit.expected_version},
-                {"$set": {"state": commit.state, "last_seq": commit.inbound_seq, "updated_at": now},
+                {"$set": {"state": state, "last_seq": commit.inbound_seq, "updated_at": now},
                  "$inc": {"version": 1}},
             )
             if result.modified_count != 1:
@@ -236,8 +329,12 @@ class MongoConversationStore(ConversationStore):
         await self.db.inbound.update_one({"_id": commit.inbound_seq}, {"$set": {"status": "done"}})
 
     async def enqueue(self, drafts: Sequence[OutboxDraft], transcript: Sequence[TranscriptDraft]) -> None:
-        await self._insert_outbox(drafts, datetime.now(UTC))
+        now = datetime.now(UTC)
+        await self._insert_outbox(drafts, now)
         await self._insert_transcript(transcript)
+        contacts = list(dict.fromkeys([*(d.contact_id for d in drafts), *(t.contact_id for t in transcript)]))
+        if contacts:
+            await self.db.conversations.update_many({"_id": {"$in": contacts}}, {"$set": {"updated_at": now}})
 
     async def claim_outbox(
         self, owner: str, now: datetime, lease_until: datetime, limit: int = 50
@@ -257,7 +354,7 @@ class MongoConversationStore(ConversationStore):
                 return_document=ReturnDocument.AFTER,
             )
             if doc is not None:
-                claimed.append(_outbox_item(doc))
+                claimed.append(_outbox_item(doc, await self._key(contact)))
             if len(claimed) >= limit:
                 break
         return claimed
@@ -270,6 +367,7 @@ class MongoConversationStore(ConversationStore):
         if platform_message_id is not None:
             update["platform_message_id"] = platform_message_id
         if status == "sent":
+            update["sent_at"] = datetime.now(UTC)
             await self.db.outbox.update_one({"_id": item_id, "delivery": None}, {"$set": {"delivery": "sent"}})
         await self.db.outbox.update_one({"_id": item_id}, {"$set": update})
 
@@ -296,13 +394,13 @@ class MongoConversationStore(ConversationStore):
 
     async def outbox_for_inbound(self, inbound_seq: int) -> list[OutboxItem]:
         docs = await self.db.outbox.find({"inbound_seq": inbound_seq}).sort("_id", ASCENDING).to_list(None)
-        return [_outbox_item(d) for d in docs]
+        return await self._items(docs)
 
     async def outbox_since(self, contact_id: str, after_id: int = 0, limit: int = 100) -> list[OutboxItem]:
         docs = await self.db.outbox.find({"contact_id": contact_id, "_id": {"$gt": after_id}}).sort(
             "_id", ASCENDING
         ).limit(limit).to_list(limit)
-        return [_outbox_item(d) for d in docs]
+        return await self._items(docs)
 
     async def outbox_backlog(self) -> int:
         return int(await self.db.outbox.count_documents({"status": "pending"}))
@@ -311,14 +409,119 @@ class MongoConversationStore(ConversationStore):
         docs = await self.db.transcript.find({"contact_id": contact_id, "_id": {"$gt": after_seq}}).sort(
             "_id", ASCENDING
         ).limit(limit).to_list(limit)
+        key = await self._key(contact_id) if docs else None
         return [
             TranscriptEntry(int(d["_id"]), str(d["contact_id"]), d["direction"], str(d["author"]),
-                            str(d["text"]), _aware(d["at"]), d.get("inbound_seq"))
+                            FieldCipher.open(key, contact_id, TRANSCRIPT_TEXT, str(d["text"])),
+                            _aware(d["at"]), d.get("inbound_seq"))
             for d in docs
         ]
 
     async def update_state(self, contact_id: str, mutate: dict[str, Any]) -> None:
-        await self.db.conversations.update_one(
-            {"_id": contact_id},
-            {"$set": {f"state.{k}": v for k, v in mutate.items()}, "$inc": {"version": 1}},
+        if self.cipher is None:
+            await self.db.conversations.update_one(
+                {"_id": contact_id},
+                {"$set": {f"state.{k}": v for k, v in mutate.items()}, "$inc": {"version": 1}},
+            )
+            return
+        # A sealed state cannot be merged by the server: read, merge, and write back if unchanged.
+        for _ in range(20):
+            doc = await self.db.conversations.find_one({"_id": contact_id}, {"state": 1, "version": 1})
+            if doc is None:
+                return
+            if await self._replace_state(contact_id, doc, mutate):
+                return
+        raise VersionConflict(contact_id)
+
+    async def _replace_state(self, contact_id: str, doc: dict[str, Any], mutate: dict[str, Any]) -> bool:
+        key = await self._key(contact_id, create=True)
+        state = dict(FieldCipher.open_json(key, contact_id, CONV_STATE, doc.get("state") or {}) or {})
+        state.update(mutate)
+        result = await self.db.conversations.update_one(
+            {"_id": contact_id, "version": doc.get("version", 0)},
+            {"$set": {"state": FieldCipher.seal_json(key, CONV_STATE, state)}, "$inc": {"version": 1}},
         )
+        return int(result.modified_count) == 1
+
+    # -- privacy -------------------------------------------------------------------------
+    async def erase_contact(
+        self, contact_id: str, keep_case_part: bool = False, *, dry_run: bool = False
+    ) -> ErasureReport:
+        by_contact = {"contact_id": contact_id}
+        n = {
+            "inbound": await self.db.inbound.count_documents(by_contact),
+            "outbox": await self.db.outbox.count_documents(by_contact),
+            "transcript": await self.db.transcript.count_documents(by_contact),
+            "conversations": await self.db.conversations.count_documents({"_id": contact_id}),
+            "keys": await self.db.contact_keys.count_documents({"_id": contact_id}),
+        }
+        report = ErasureReport(
+            contact_id, n["inbound"], n["outbox"], 0 if keep_case_part else n["transcript"],
+            0 if keep_case_part else n["conversations"], 0 if keep_case_part else n["keys"],
+            n["transcript"] if keep_case_part else 0, keep_case_part and n["keys"] > 0, dry_run,
+        )
+        if dry_run:
+            return report
+        if not keep_case_part:
+            # The key first: from here on, every copy of the data is unreadable.
+            await self.db.contact_keys.delete_one({"_id": contact_id})
+            if self.cipher is not None:
+                self.cipher.forget(contact_id)
+        await self.db.inbound.delete_many(by_contact)
+        await self.db.outbox.delete_many(by_contact)
+        if not keep_case_part:
+            await self.db.transcript.delete_many(by_contact)
+            await self.db.conversations.delete_one({"_id": contact_id})
+            return report
+        conv = await self.load_conversation(contact_id)
+        if conv is not None:
+            key = await self._key(contact_id)
+            state = {k: conv.state[k] for k in CONTROL_STATE if k in conv.state} | {"erased": True}
+            await self.db.conversations.update_one(
+                {"_id": contact_id},
+                {"$set": {"state": FieldCipher.seal_json(key, CONV_STATE, state) if key else state},
+                 "$inc": {"version": 1}},
+            )
+        return report
+
+    async def idle_contacts(self, before: datetime, after: str = "", limit: int = 500) -> list[str]:
+        docs = await self.db.conversations.find(
+            {"updated_at": {"$lt": before}, "_id": {"$gt": after}}, {"_id": 1}
+        ).sort("_id", ASCENDING).limit(limit).to_list(limit)
+        ids = [str(d["_id"]) for d in docs]
+        busy = await self.db.inbound.find(
+            {"contact_id": {"$in": ids}, "status": "pending"}, {"contact_id": 1}
+        ).to_list(None) if ids else []
+        pending = {str(d["contact_id"]) for d in busy}
+        return [i for i in ids if i not in pending]
+
+    async def purge_inbound(self, before: datetime, *, dry_run: bool = False) -> int:
+        query = {"status": "done", "received_at": {"$lt": before}}
+        if dry_run:
+            return int(await self.db.inbound.count_documents(query))
+        return int((await self.db.inbound.delete_many(query)).deleted_count)
+
+    async def purge_sent_outbox(self, before: datetime, *, dry_run: bool = False) -> int:
+        query = {"status": "sent", "sent_at": {"$lt": before}}
+        if dry_run:
+            return int(await self.db.outbox.count_documents(query))
+        return int((await self.db.outbox.delete_many(query)).deleted_count)
+
+    async def key_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        async for doc in self.db.contact_keys.find({}, {"kid": 1}):
+            counts[str(doc["kid"])] = counts.get(str(doc["kid"]), 0) + 1
+        return dict(sorted(counts.items()))
+
+    async def rewrap_keys(self, limit: int = 500) -> int:
+        cipher = self.cipher
+        if cipher is None:
+            raise StoreError("no keyring: encryption at rest is off")
+        active = cipher.keyring.active
+        docs = await self.db.contact_keys.find({"kid": {"$ne": active}}).limit(limit).to_list(limit)
+        for doc in docs:
+            new = cipher.rewrap(str(doc["_id"]), WrappedKey(str(doc["kid"]), str(doc["wrapped"])))
+            await self.db.contact_keys.update_one(
+                {"_id": doc["_id"], "wrapped": doc["wrapped"]}, {"$set": {"kid": new.kid, "wrapped": new.wrapped}}
+            )
+        return len(docs)

@@ -3,31 +3,57 @@
 Several processes may share the file: WAL mode lets readers run beside one writer,
 ``BEGIN IMMEDIATE`` takes the write lock up front so a transaction never fails half way,
 and a busy timeout makes the others wait instead of erroring.
+
+With a :class:`~caseline.crypto.FieldCipher`, sensitive fields are sealed under the
+contact's data key. Data keys live in a separate file (``keys.sqlite3`` beside the data
+file, ATTACHed as schema ``keys``) so that it can be backed up on its own, with a shorter
+retention than the data: deleting a key then also shreds the contact in old data backups.
+Key lookups and sealing run inside the same function as the statements, in aiosqlite's
+thread: encryption adds no thread hop and no round trip, only an indexed lookup and
+microseconds of AES-GCM (unwrapped keys are cached per process).
+
+A new data key is committed in its own small transaction before the data that uses it:
+in WAL mode a transaction over two attached files is atomic per file only, and data must
+never be committed without its key.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
 
+from caseline.crypto import (
+    CONV_STATE,
+    CONV_USER,
+    INBOUND_BODY,
+    OUTBOX_REPLY,
+    OUTBOX_USER,
+    TRANSCRIPT_TEXT,
+    UNREADABLE,
+    DataKey,
+    FieldCipher,
+    WrappedKey,
+)
 from caseline.messages import Inbound, Reply
 from caseline.store.base import (
     DELIVERY_ORDER,
     Conversation,
     ConversationStore,
+    ErasureReport,
     InboundRecord,
     OutboxDraft,
     OutboxItem,
     OutboxStatus,
+    StoreError,
     StoreUnavailable,
     TranscriptDraft,
     TranscriptEntry,
@@ -76,7 +102,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     lease_until TEXT,
     error TEXT,
     platform_message_id TEXT,
-    delivery TEXT
+    delivery TEXT,
+    sent_at TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_platform_id ON outbox (channel, platform_message_id);
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
@@ -92,7 +119,22 @@ CREATE TABLE IF NOT EXISTS transcript (
     inbound_seq INTEGER
 );
 CREATE INDEX IF NOT EXISTS transcript_contact ON transcript (contact_id, seq);
+CREATE INDEX IF NOT EXISTS conversations_activity ON conversations (updated_at);
 """
+
+# Added after the first release: (table, column, type) created on open when missing.
+MIGRATIONS = (("outbox", "sent_at", "TEXT"),)
+
+KEYS_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS keys.contact_keys (contact_id TEXT PRIMARY KEY, kid TEXT NOT NULL,"
+    " wrapped TEXT NOT NULL, created_at TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS keys.contact_keys_kid ON contact_keys (kid)",
+)
+
+# What survives of a conversation's state when it is erased but a case still holds it.
+CONTROL_STATE = ("case_id", "safety_mode", "opted_out", "erasure_requested")
+
+Keys = Callable[[str], DataKey | None]
 
 
 def _ts(value: datetime) -> str:
@@ -189,14 +231,16 @@ class SqliteDb:
             await self.conn.executescript(script)
 
 
-def _outbox_item(row: sqlite3.Row) -> OutboxItem:
+def _outbox_item(row: sqlite3.Row, key: DataKey | None) -> OutboxItem:
+    cid = row["contact_id"]
+    reply = FieldCipher.open_json(key, cid, OUTBOX_REPLY, row["reply"])
     return OutboxItem(
         id=row["id"],
         key=row["key"],
-        contact_id=row["contact_id"],
+        contact_id=cid,
         channel=row["channel"],
-        platform_user_id=row["platform_user_id"],
-        reply=Reply.from_json(json.loads(row["reply"])),
+        platform_user_id=FieldCipher.open(key, cid, OUTBOX_USER, row["platform_user_id"]),
+        reply=Reply(UNREADABLE) if reply is None else Reply.from_json(reply),
         inbound_seq=row["inbound_seq"],
         status=row["status"],
         attempts=row["attempts"],
@@ -207,54 +251,117 @@ def _outbox_item(row: sqlite3.Row) -> OutboxItem:
     )
 
 
-def _insert_outbox(conn: sqlite3.Connection, drafts: Sequence[OutboxDraft], now: datetime) -> None:
+def _insert_outbox(conn: sqlite3.Connection, drafts: Sequence[OutboxDraft], now: datetime, keys: Keys) -> None:
+    rows = []
+    for d in drafts:
+        key = keys(d.contact_id)
+        rows.append((d.key, d.contact_id, d.channel, FieldCipher.seal(key, OUTBOX_USER, d.platform_user_id),
+                     FieldCipher.seal_json(key, OUTBOX_REPLY, d.reply.to_json()), d.inbound_seq, _ts(now)))
     conn.executemany(
         "INSERT OR IGNORE INTO outbox (key, contact_id, channel, platform_user_id, reply,"
         " inbound_seq, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [
-            (d.key, d.contact_id, d.channel, d.platform_user_id, json.dumps(d.reply.to_json()),
-             d.inbound_seq, _ts(now))
-            for d in drafts
-        ],
+        rows,
     )
 
 
-def _insert_transcript(conn: sqlite3.Connection, entries: Sequence[TranscriptDraft]) -> None:
+def _insert_transcript(conn: sqlite3.Connection, entries: Sequence[TranscriptDraft], keys: Keys) -> None:
     conn.executemany(
         "INSERT INTO transcript (contact_id, direction, author, text, at, inbound_seq)"
         " VALUES (?, ?, ?, ?, ?, ?)",
-        [(e.contact_id, e.direction, e.author, e.text, _ts(e.at), e.inbound_seq) for e in entries],
+        [(e.contact_id, e.direction, e.author, FieldCipher.seal(keys(e.contact_id), TRANSCRIPT_TEXT, e.text),
+          _ts(e.at), e.inbound_seq) for e in entries],
     )
 
 
-def _conversation(row: sqlite3.Row) -> Conversation:
+def _transcript_entry(r: sqlite3.Row, key: DataKey | None) -> TranscriptEntry:
+    cid = r["contact_id"]
+    return TranscriptEntry(r["seq"], cid, r["direction"], r["author"],
+                           FieldCipher.open(key, cid, TRANSCRIPT_TEXT, r["text"]), _dt(r["at"]), r["inbound_seq"])
+
+
+def _conversation(row: sqlite3.Row, key: DataKey | None) -> Conversation:
+    cid = row["contact_id"]
+    state = FieldCipher.open_json(key, cid, CONV_STATE, row["state"])
     return Conversation(
-        row["contact_id"], row["channel"], row["platform_user_id"],
-        json.loads(row["state"]), row["version"], row["last_seq"],
+        cid, row["channel"], FieldCipher.open(key, cid, CONV_USER, row["platform_user_id"]),
+        {} if state is None else dict(state), row["version"], row["last_seq"],
     )
 
 
-def _pending(conn: sqlite3.Connection, contact_id: str) -> InboundRecord | None:
+def _inbound(row: sqlite3.Row, key: DataKey | None) -> Inbound:
+    body = FieldCipher.open_json(key, row["contact_id"], INBOUND_BODY, row["body"])
+    if body is None:
+        return Inbound(row["channel"], UNREADABLE, row["contact_id"], row["platform_message_id"],
+                       _dt(row["received_at"]), text=UNREADABLE)
+    return Inbound.from_json(body)
+
+
+def _pending(conn: sqlite3.Connection, contact_id: str, keys: Keys) -> InboundRecord | None:
     row = conn.execute(
-        "SELECT seq, body, status FROM inbound WHERE contact_id = ? AND status = 'pending'"
-        " ORDER BY seq LIMIT 1",
+        "SELECT * FROM inbound WHERE contact_id = ? AND status = 'pending' ORDER BY seq LIMIT 1",
         (contact_id,),
     ).fetchone()
     if row is None:
         return None
-    return InboundRecord(row["seq"], Inbound.from_json(json.loads(row["body"])), row["status"])
+    return InboundRecord(row["seq"], _inbound(row, keys(contact_id)), row["status"])
+
+
+def _has_pending(conn: sqlite3.Connection, contact_id: str) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM inbound WHERE contact_id = ? AND status = 'pending' LIMIT 1", (contact_id,)
+    ).fetchone()
+    return row is not None
+
+
+def _insert_key(c: sqlite3.Connection, cid: str, wrapped: WrappedKey) -> int:
+    return c.execute(
+        "INSERT OR IGNORE INTO keys.contact_keys (contact_id, kid, wrapped, created_at) VALUES (?, ?, ?, ?)",
+        (cid, wrapped.kid, wrapped.wrapped, _ts(datetime.now(UTC))),
+    ).rowcount
+
+
+def _in_tx(c: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    c.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn(c)
+    except BaseException:
+        c.execute("ROLLBACK")
+        raise
+    c.execute("COMMIT")
+    return result
 
 
 class SqliteConversationStore(ConversationStore):
-    def __init__(self, db: SqliteDb) -> None:
+    """``cipher`` turns encryption at rest on; ``keys_path`` defaults to ``keys.sqlite3`` beside the data."""
+
+    def __init__(self, db: SqliteDb, cipher: FieldCipher | None = None, keys_path: Path | None = None) -> None:
         self.db = db
+        self.cipher = cipher
+        self.keys_path = keys_path or db.path.parent / "keys.sqlite3"
 
     async def open(self) -> None:
         try:
             await self.db.open()
             await self.db.executescript(SCHEMA)
+            await self.db.run(self._prepare, write=False)
         except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(f"cannot open SQLite store at {self.db.path}: {exc}") from exc
+
+    def _prepare(self, c: sqlite3.Connection) -> None:
+        for table, column, kind in MIGRATIONS:
+            if column not in {r[1] for r in c.execute(f"PRAGMA table_info({table})")}:
+                c.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        # Start the retention clock of rows written before activity was tracked.
+        c.execute("UPDATE conversations SET updated_at = ? WHERE updated_at IS NULL", (_ts(datetime.now(UTC)),))
+        if "keys" not in {r[1] for r in c.execute("PRAGMA database_list")}:
+            self.keys_path.parent.mkdir(parents=True, exist_ok=True)
+            c.execute("ATTACH DATABASE ? AS keys", (str(self.keys_path),))
+            c.execute("PRAGMA keys.journal_mode=WAL")
+            c.execute("PRAGMA keys.synchronous=NORMAL")
+        for statement in KEYS_SCHEMA:
+            c.execute(statement)
+        if self.keys_path.exists():
+            self.keys_path.chmod(0o600)
 
     async def close(self) -> None:
         await self.db.close()
@@ -266,41 +373,107 @@ class SqliteConversationStore(ConversationStore):
             return False
         return True
 
+    # -- data keys, inside the connection thread -------------------------------------------
+    @staticmethod
+    def _wrapped(c: sqlite3.Connection, contact_id: str) -> WrappedKey | None:
+        row = c.execute("SELECT kid, wrapped FROM keys.contact_keys WHERE contact_id = ?", (contact_id,)).fetchone()
+        return None if row is None else WrappedKey(row[0], row[1])
+
+    def _reader(self, c: sqlite3.Connection) -> Keys:
+        """Per-operation key lookup (memoised; the process-wide cache saves the unwrap)."""
+        memo: dict[str, DataKey | None] = {}
+        cipher = self.cipher
+
+        def get(contact_id: str) -> DataKey | None:
+            if cipher is None:
+                return None
+            if contact_id not in memo:
+                memo[contact_id] = cipher.key(contact_id, self._wrapped(c, contact_id))
+            return memo[contact_id]
+
+        return get
+
+    def _writer_keys(self, c: sqlite3.Connection, contact_ids: Sequence[str]) -> Keys:
+        """Keys for writing, creating missing ones in their own committed transaction first."""
+        cipher = self.cipher
+        if cipher is None:
+            return lambda _cid: None
+        keys: dict[str, DataKey] = {}
+        for cid in dict.fromkeys(contact_ids):
+            wrapped = self._wrapped(c, cid)
+            key: DataKey | None
+            if wrapped is None:
+                wrapped, key = cipher.new_key(cid)
+                inserted = _in_tx(c, partial(_insert_key, cid=cid, wrapped=wrapped))
+                if inserted != 1:  # another process created it first: use theirs
+                    key = cipher.key(cid, self._wrapped(c, cid))
+            else:
+                key = cipher.key(cid, wrapped)
+            if key is None:
+                raise StoreError(f"the data key of {cid} cannot be unwrapped; refusing to write")
+            keys[cid] = key
+        return keys.get
+
+    async def _write(self, contact_ids: Sequence[str], fn: Callable[[sqlite3.Connection, Keys], T]) -> T:
+        """One thread hop: ensure data keys, then run ``fn`` in a write transaction."""
+
+        def call(c: sqlite3.Connection) -> T:
+            keys = self._writer_keys(c, contact_ids)
+            return _in_tx(c, lambda conn: fn(conn, keys))
+
+        return await self.db.run(call, write=False)
+
+    async def _read(self, fn: Callable[[sqlite3.Connection, Keys], T]) -> T:
+        return await self.db.run(lambda c: fn(c, self._reader(c)), write=False)
+
+    # -- the message path ----------------------------------------------------------------
     async def ensure_conversation(self, contact_id: str, channel: str, platform_user_id: str) -> None:
-        def op(c: sqlite3.Connection) -> None:
+        def op(c: sqlite3.Connection, keys: Keys) -> None:
+            if c.execute("SELECT 1 FROM conversations WHERE contact_id = ?", (contact_id,)).fetchone():
+                return
             c.execute(
-                "INSERT OR IGNORE INTO conversations (contact_id, channel, platform_user_id) VALUES (?, ?, ?)",
-                (contact_id, channel, platform_user_id),
+                "INSERT INTO conversations (contact_id, channel, platform_user_id, state, updated_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (contact_id, channel, FieldCipher.seal(keys(contact_id), CONV_USER, platform_user_id),
+                 FieldCipher.seal_json(keys(contact_id), CONV_STATE, {}), _ts(datetime.now(UTC))),
             )
 
-        await self.db.run(op)
+        await self._write([contact_id], op)
 
     async def accept_inbound(self, message: Inbound) -> int | None:
-        def op(c: sqlite3.Connection) -> int | None:
-            c.execute(
-                "INSERT OR IGNORE INTO conversations (contact_id, channel, platform_user_id) VALUES (?, ?, ?)",
-                (message.contact_id, message.channel, message.platform_user_id),
-            )
+        cid = message.contact_id
+
+        def op(c: sqlite3.Connection, keys: Keys) -> int | None:
+            key = keys(cid)
+            if not c.execute("SELECT 1 FROM conversations WHERE contact_id = ?", (cid,)).fetchone():
+                c.execute(
+                    "INSERT INTO conversations (contact_id, channel, platform_user_id, state, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (cid, message.channel, FieldCipher.seal(key, CONV_USER, message.platform_user_id),
+                     FieldCipher.seal_json(key, CONV_STATE, {}), _ts(datetime.now(UTC))),
+                )
             cur = c.execute(
                 "INSERT OR IGNORE INTO inbound (channel, platform_message_id, contact_id, body,"
                 " received_at) VALUES (?, ?, ?, ?, ?)",
-                (message.channel, message.platform_message_id, message.contact_id,
-                 json.dumps(message.to_json()), _ts(message.received_at)),
+                (message.channel, message.platform_message_id, cid,
+                 FieldCipher.seal_json(key, INBOUND_BODY, message.to_json()), _ts(message.received_at)),
             )
             return cur.lastrowid if cur.rowcount == 1 else None
 
-        return await self.db.run(op)
+        return await self._write([cid], op)
 
     async def next_pending(self, contact_id: str) -> InboundRecord | None:
-        return await self.db.run(lambda c: _pending(c, contact_id), write=False)
+        return await self._read(lambda c, keys: _pending(c, contact_id, keys))
 
     async def load_turn(self, contact_id: str) -> tuple[InboundRecord, Conversation] | None:
-        def op(c: sqlite3.Connection) -> tuple[InboundRecord, Conversation] | None:
-            record = _pending(c, contact_id)
+        def op(c: sqlite3.Connection, keys: Keys) -> tuple[InboundRecord, Conversation] | None:
+            record = _pending(c, contact_id, keys)
+            if record is None:
+                return None
             row = c.execute("SELECT * FROM conversations WHERE contact_id = ?", (contact_id,)).fetchone()
-            return None if record is None or row is None else (record, _conversation(row))
+            return None if row is None else (record, _conversation(row, keys(contact_id)))
 
-        return await self.db.run(op, write=False)
+        return await self._read(op)
 
     async def inbound_status(self, seq: int) -> str | None:
         row = await self.db.fetchone("SELECT status FROM inbound WHERE seq = ?", (seq,))
@@ -330,7 +503,7 @@ class SqliteConversationStore(ConversationStore):
 
     async def release_if_idle(self, contact_id: str, owner: str) -> bool:
         def op(c: sqlite3.Connection) -> bool:
-            if _pending(c, contact_id) is not None:
+            if _has_pending(c, contact_id):
                 return False
             _release(c, contact_id, owner)
             return True
@@ -338,36 +511,46 @@ class SqliteConversationStore(ConversationStore):
         return await self.db.run(op)
 
     async def load_conversation(self, contact_id: str) -> Conversation | None:
-        row = await self.db.fetchone("SELECT * FROM conversations WHERE contact_id = ?", (contact_id,))
-        return None if row is None else _conversation(row)
+        def op(c: sqlite3.Connection, keys: Keys) -> Conversation | None:
+            row = c.execute("SELECT * FROM conversations WHERE contact_id = ?", (contact_id,)).fetchone()
+            return None if row is None else _conversation(row, keys(contact_id))
+
+        return await self._read(op)
 
     async def commit_turn(self, commit: TurnCommit) -> None:
         now = datetime.now(UTC)
+        contacts = [commit.contact_id, *(d.contact_id for d in commit.outbox),
+                    *(t.contact_id for t in commit.transcript)]
 
-        def op(c: sqlite3.Connection) -> None:
+        def op(c: sqlite3.Connection, keys: Keys) -> None:
             row = c.execute("SELECT status FROM inbound WHERE seq = ?", (commit.inbound_seq,)).fetchone()
             if row is not None and row["status"] == "done":
                 return
             cur = c.execute(
                 "UPDATE conversations SET state = ?, version = version + 1, last_seq = ?,"
                 " updated_at = ? WHERE contact_id = ? AND version = ?",
-                (json.dumps(commit.state), commit.inbound_seq, _ts(now), commit.contact_id,
-                 commit.expected_version),
+                (FieldCipher.seal_json(keys(commit.contact_id), CONV_STATE, commit.state), commit.inbound_seq,
+                 _ts(now), commit.contact_id, commit.expected_version),
             )
             if cur.rowcount != 1:
                 raise VersionConflict(commit.contact_id)
-            _insert_outbox(c, commit.outbox, now)
-            _insert_transcript(c, commit.transcript)
+            _insert_outbox(c, commit.outbox, now, keys)
+            _insert_transcript(c, commit.transcript, keys)
             c.execute("UPDATE inbound SET status = 'done' WHERE seq = ?", (commit.inbound_seq,))
 
-        await self.db.run(op)
+        await self._write(contacts, op)
 
     async def enqueue(self, drafts: Sequence[OutboxDraft], transcript: Sequence[TranscriptDraft]) -> None:
-        def op(c: sqlite3.Connection) -> None:
-            _insert_outbox(c, drafts, datetime.now(UTC))
-            _insert_transcript(c, transcript)
+        contacts = [*(d.contact_id for d in drafts), *(t.contact_id for t in transcript)]
 
-        await self.db.run(op)
+        def op(c: sqlite3.Connection, keys: Keys) -> None:
+            now = datetime.now(UTC)
+            _insert_outbox(c, drafts, now, keys)
+            _insert_transcript(c, transcript, keys)
+            c.executemany("UPDATE conversations SET updated_at = ? WHERE contact_id = ?",
+                          [(_ts(now), cid) for cid in dict.fromkeys(contacts)])
+
+        await self._write(contacts, op)
 
     async def claim_outbox(
         self, owner: str, now: datetime, lease_until: datetime, limit: int = 50
@@ -384,7 +567,8 @@ class SqliteConversationStore(ConversationStore):
                 "UPDATE outbox SET lease_owner = ?, lease_until = ?, attempts = attempts + 1 WHERE id = ?",
                 [(owner, _ts(lease_until), r["id"]) for r in rows],
             )
-            return [replace(_outbox_item(r), attempts=r["attempts"] + 1) for r in rows]
+            keys = self._reader(c)
+            return [replace(_outbox_item(r, keys(r["contact_id"])), attempts=r["attempts"] + 1) for r in rows]
 
         return await self.db.run(op)
 
@@ -396,9 +580,10 @@ class SqliteConversationStore(ConversationStore):
             c.execute(
                 "UPDATE outbox SET status = ?, error = ?, lease_owner = NULL, lease_until = NULL,"
                 " platform_message_id = COALESCE(?, platform_message_id),"
-                " delivery = CASE WHEN ? = 'sent' THEN COALESCE(delivery, 'sent') ELSE delivery END"
+                " delivery = CASE WHEN ? = 'sent' THEN COALESCE(delivery, 'sent') ELSE delivery END,"
+                " sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END"
                 " WHERE id = ?",
-                (status, error, platform_message_id, status, item_id),
+                (status, error, platform_message_id, status, status, _ts(datetime.now(UTC)), item_id),
             )
 
         await self.db.run(op)
@@ -431,45 +616,140 @@ class SqliteConversationStore(ConversationStore):
 
         await self.db.run(op)
 
+    async def _outbox_query(self, sql: str, params: Sequence[Any]) -> list[OutboxItem]:
+        def op(c: sqlite3.Connection, keys: Keys) -> list[OutboxItem]:
+            return [_outbox_item(r, keys(r["contact_id"])) for r in c.execute(sql, params).fetchall()]
+
+        return await self._read(op)
+
     async def outbox_for_inbound(self, inbound_seq: int) -> list[OutboxItem]:
-        rows = await self.db.fetchall("SELECT * FROM outbox WHERE inbound_seq = ? ORDER BY id", (inbound_seq,))
-        return [_outbox_item(r) for r in rows]
+        return await self._outbox_query("SELECT * FROM outbox WHERE inbound_seq = ? ORDER BY id", (inbound_seq,))
 
     async def outbox_since(self, contact_id: str, after_id: int = 0, limit: int = 100) -> list[OutboxItem]:
-        rows = await self.db.fetchall(
-            "SELECT * FROM outbox WHERE contact_id = ? AND id > ? ORDER BY id LIMIT ?",
-            (contact_id, after_id, limit),
+        return await self._outbox_query(
+            "SELECT * FROM outbox WHERE contact_id = ? AND id > ? ORDER BY id LIMIT ?", (contact_id, after_id, limit),
         )
-        return [_outbox_item(r) for r in rows]
 
     async def outbox_backlog(self) -> int:
         row = await self.db.fetchone("SELECT COUNT(*) AS n FROM outbox WHERE status = 'pending'")
         return 0 if row is None else int(row["n"])
 
     async def transcript(self, contact_id: str, after_seq: int = 0, limit: int = 200) -> list[TranscriptEntry]:
-        rows = await self.db.fetchall(
-            "SELECT * FROM transcript WHERE contact_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-            (contact_id, after_seq, limit),
-        )
-        return [
-            TranscriptEntry(r["seq"], r["contact_id"], r["direction"], r["author"], r["text"],
-                            _dt(r["at"]), r["inbound_seq"])
-            for r in rows
-        ]
+        def op(c: sqlite3.Connection, keys: Keys) -> list[TranscriptEntry]:
+            rows = c.execute(
+                "SELECT * FROM transcript WHERE contact_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (contact_id, after_seq, limit),
+            ).fetchall()
+            return [_transcript_entry(r, keys(contact_id)) for r in rows]
+
+        return await self._read(op)
 
     async def update_state(self, contact_id: str, mutate: dict[str, Any]) -> None:
-        def op(c: sqlite3.Connection) -> None:
-            row = c.execute("SELECT state FROM conversations WHERE contact_id = ?", (contact_id,)).fetchone()
+        def op(c: sqlite3.Connection, keys: Keys) -> None:
+            row = c.execute("SELECT * FROM conversations WHERE contact_id = ?", (contact_id,)).fetchone()
             if row is None:
                 return
-            state = json.loads(row["state"])
+            state = _conversation(row, keys(contact_id)).state
             state.update(mutate)
             c.execute(
                 "UPDATE conversations SET state = ?, version = version + 1 WHERE contact_id = ?",
-                (json.dumps(state), contact_id),
+                (FieldCipher.seal_json(keys(contact_id), CONV_STATE, state), contact_id),
             )
 
-        await self.db.run(op)
+        await self._write([contact_id], op)
+
+    # -- privacy -------------------------------------------------------------------------
+    async def erase_contact(
+        self, contact_id: str, keep_case_part: bool = False, *, dry_run: bool = False
+    ) -> ErasureReport:
+        cid = (contact_id,)
+
+        def count(c: sqlite3.Connection, table: str) -> int:
+            return int(c.execute(f"SELECT COUNT(*) FROM {table} WHERE contact_id = ?", cid).fetchone()[0])
+
+        def op(c: sqlite3.Connection) -> ErasureReport:
+            n = {t: count(c, t) for t in ("inbound", "outbox", "transcript", "conversations", "keys.contact_keys")}
+            report = ErasureReport(
+                contact_id, n["inbound"], n["outbox"], 0 if keep_case_part else n["transcript"],
+                0 if keep_case_part else n["conversations"], 0 if keep_case_part else n["keys.contact_keys"],
+                n["transcript"] if keep_case_part else 0, keep_case_part and n["keys.contact_keys"] > 0, dry_run,
+            )
+            if dry_run:
+                return report
+            if not keep_case_part:
+                # The key first: from this commit on, every copy of the data is unreadable.
+                _in_tx(c, lambda conn: conn.execute("DELETE FROM keys.contact_keys WHERE contact_id = ?", cid))
+                if self.cipher is not None:
+                    self.cipher.forget(contact_id)
+            key = self._reader(c)(contact_id) if keep_case_part else None
+
+            def delete(conn: sqlite3.Connection) -> None:
+                conn.execute("DELETE FROM inbound WHERE contact_id = ?", cid)
+                conn.execute("DELETE FROM outbox WHERE contact_id = ?", cid)
+                if not keep_case_part:
+                    conn.execute("DELETE FROM transcript WHERE contact_id = ?", cid)
+                    conn.execute("DELETE FROM conversations WHERE contact_id = ?", cid)
+                    return
+                row = conn.execute("SELECT * FROM conversations WHERE contact_id = ?", cid).fetchone()
+                if row is not None:
+                    old = _conversation(row, key).state
+                    state = {k: old[k] for k in CONTROL_STATE if k in old} | {"erased": True}
+                    conn.execute("UPDATE conversations SET state = ?, version = version + 1 WHERE contact_id = ?",
+                                 (FieldCipher.seal_json(key, CONV_STATE, state), contact_id))
+
+            _in_tx(c, delete)
+            return report
+
+        return await self.db.run(op, write=False)
+
+    async def idle_contacts(self, before: datetime, after: str = "", limit: int = 500) -> list[str]:
+        rows = await self.db.fetchall(
+            "SELECT contact_id FROM conversations c WHERE updated_at < ? AND contact_id > ?"
+            " AND NOT EXISTS (SELECT 1 FROM inbound i WHERE i.contact_id = c.contact_id AND i.status = 'pending')"
+            " ORDER BY contact_id LIMIT ?",
+            (_ts(before), after, limit),
+        )
+        return [str(r["contact_id"]) for r in rows]
+
+    async def _purge(self, where: str, params: Sequence[Any], table: str, dry_run: bool) -> int:
+        def op(c: sqlite3.Connection) -> int:
+            if dry_run:
+                return int(c.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", params).fetchone()[0])
+            return int(c.execute(f"DELETE FROM {table} WHERE {where}", params).rowcount)
+
+        return await self.db.run(op, write=not dry_run)
+
+    async def purge_inbound(self, before: datetime, *, dry_run: bool = False) -> int:
+        return await self._purge("status = 'done' AND received_at < ?", (_ts(before),), "inbound", dry_run)
+
+    async def purge_sent_outbox(self, before: datetime, *, dry_run: bool = False) -> int:
+        return await self._purge(
+            "status = 'sent' AND COALESCE(sent_at, next_attempt_at) < ?", (_ts(before),), "outbox", dry_run
+        )
+
+    async def key_counts(self) -> dict[str, int]:
+        rows = await self.db.fetchall("SELECT kid, COUNT(*) AS n FROM keys.contact_keys GROUP BY kid ORDER BY kid")
+        return {str(r["kid"]): int(r["n"]) for r in rows}
+
+    async def rewrap_keys(self, limit: int = 500) -> int:
+        cipher = self.cipher
+        if cipher is None:
+            raise StoreError("no keyring: encryption at rest is off")
+        active = cipher.keyring.active
+
+        def op(c: sqlite3.Connection) -> int:
+            rows = c.execute(
+                "SELECT contact_id, kid, wrapped FROM keys.contact_keys WHERE kid != ? LIMIT ?", (active, limit)
+            ).fetchall()
+            updates = []
+            for r in rows:
+                new = cipher.rewrap(r["contact_id"], WrappedKey(r["kid"], r["wrapped"]))
+                updates.append((new.kid, new.wrapped, r["contact_id"], r["wrapped"]))
+            c.executemany("UPDATE keys.contact_keys SET kid = ?, wrapped = ? WHERE contact_id = ? AND wrapped = ?",
+                          updates)
+            return len(updates)
+
+        return await self.db.run(op)
 
 
 def _release(c: sqlite3.Connection, contact_id: str, owner: str) -> None:

@@ -30,11 +30,13 @@ async def token(client: TestClient[Any, Any], username: str, password: str = PAS
     return {"Authorization": f"Bearer {(await resp.json())['token']}"}
 
 
-async def open_case(services: Services, contact: str, channel: str = "webchat", severity: str = "high",
-                    seq: int = 1) -> str:
+async def open_case(
+    services: Services, contact: str, channel: str = "webchat", severity: str = "high", seq: int = 1
+) -> str:
     await services.store.ensure_conversation(contact, channel, f"user-{contact}")
-    return await casework(services).desk.escalate(Escalation(
-        contact, channel, severity, ("physical_abuse",), "screen", seq, "en", None, ("rule.test",)))
+    return await casework(services).desk.escalate(
+        Escalation(contact, channel, severity, ("physical_abuse",), "screen", seq, "en", None, ("rule.test",))
+    )
 
 
 async def child_says(services: Services, contact: str, text: str, n: int) -> int | None:

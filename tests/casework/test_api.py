@@ -14,18 +14,22 @@ from caseline.app import Services, create_app
 from casework import api
 from casework.access import PERMISSIONS
 from casework.model import ROLES
+from tests.casework.conftest import open_backend_for
 from tests.casework.harness import PASSWORD, add_user, casework, open_case, token
 
 ROUTING = "teams:\n  default: default\n  routes:\n    - {channel: telegram, team: other}\n"
 
 
-@pytest.fixture
-async def world(make_services: Any, aiohttp_client: Any, tmp_path: Path,
-                monkeypatch: pytest.MonkeyPatch) -> tuple[Services, TestClient[Any, Any]]:
+@pytest.fixture(params=["sqlite", "mongo-fake"])
+async def world(
+    request: pytest.FixtureRequest, make_services: Any, aiohttp_client: Any, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[Services, TestClient[Any, Any]]:
     config = tmp_path / "casework.yml"
     config.write_text(ROUTING, encoding="utf-8")
     monkeypatch.setenv("CASELINE_CASEWORK_CONFIG", str(config))
-    services = await make_services()
+    backend, _close = await open_backend_for(request.param, tmp_path)
+    services = await make_services(backend=backend)
     client = await aiohttp_client(create_app(services, background=False))
     return services, client
 
@@ -59,16 +63,23 @@ async def test_audit_log_cannot_be_changed(world: tuple[Services, TestClient[Any
     assert entries and entries[0]["action"] == "login"
 
 
-async def test_bad_input_is_a_clear_4xx_and_writes_nothing(world: tuple[Services, TestClient[Any, Any]]) -> None:
+async def test_bad_input_is_a_clear_4xx_and_writes_nothing(
+    world: tuple[Services, TestClient[Any, Any]],
+) -> None:
     services, client = world
     await add_user(services, "ana", "case_worker", ["default"])
     headers = await token(client, "ana")
     case_id = await open_case(services, "c_a")
     await client.post(f"/api/v1/cases/{case_id}/claim", headers=headers)
-    before = (await casework(services).store.get(case_id))
+    before = await casework(services).store.get(case_id)
     for path, body in [
-        ("messages", {"text": ""}), ("messages", {"text": 5}), ("notes", {}), ("resolve", {"outcome": "gone"}),
-        ("transfer", {"to_user": "nobody"}), ("transfer", {}), ("referrals", {"service": "nope"}),
+        ("messages", {"text": ""}),
+        ("messages", {"text": 5}),
+        ("notes", {}),
+        ("resolve", {"outcome": "gone"}),
+        ("transfer", {"to_user": "nobody"}),
+        ("transfer", {}),
+        ("referrals", {"service": "nope"}),
     ]:
         resp = await client.post(f"/api/v1/cases/{case_id}/{path}", json=body, headers=headers)
         assert resp.status == 400, (path, body)
@@ -83,34 +94,50 @@ async def test_lockout_after_repeated_failures(world: tuple[Services, TestClient
     services, client = world
     await add_user(services, "ana", "case_worker", ["default"])
     for _ in range(5):
-        resp = await client.post("/api/v1/auth/login", json={"username": "ana", "password": "wrong password!"})
+        resp = await client.post(
+            "/api/v1/auth/login", json={"username": "ana", "password": "wrong password!"}
+        )
         assert resp.status == 401
     resp = await client.post("/api/v1/auth/login", json={"username": "ana", "password": PASSWORD})
     assert resp.status == 401 and "try again later" in (await resp.json())["error"]
-    audit = await casework(services).store.query_audit(__import__("casework.model").model.AuditQuery(
-        action="login", outcome="failed"))
+    audit = await casework(services).store.query_audit(
+        __import__("casework.model").model.AuditQuery(action="login", outcome="failed")
+    )
     assert len(audit) == 6
 
 
 # -- the authorization matrix ------------------------------------------------------------------
 
-USERS = [(f"{role.replace('_', '-')}-{team}", role, [team] if role != "admin" else [])
-         for role in ROLES for team in ("default", "other")]
+USERS = [
+    (f"{role.replace('_', '-')}-{team}", role, [team] if role != "admin" else [])
+    for role in ROLES
+    for team in ("default", "other")
+]
 CASE_PERMISSION = {
-    "/cases/{id}": "case.read", "/cases/{id}/export": "case.export", "/cases/{id}/claim": "case.claim",
-    "/cases/{id}/messages": "case.reply", "/cases/{id}/notes": "case.note",
-    "/cases/{id}/referrals": "case.refer", "/cases/{id}/transfer": "case.transfer",
+    "/cases/{id}": "case.read",
+    "/cases/{id}/export": "case.export",
+    "/cases/{id}/claim": "case.claim",
+    "/cases/{id}/messages": "case.reply",
+    "/cases/{id}/notes": "case.note",
+    "/cases/{id}/referrals": "case.refer",
+    "/cases/{id}/transfer": "case.transfer",
     "/cases/{id}/resolve": "case.resolve",
 }
 OTHER_PERMISSION = {
-    "/cases": "case.read", "/queue/claim": "case.claim", "/audit": "audit.read", "/users": "users.manage",
-    "/users/{username}/disable": "users.manage", "/users/{username}/enable": "users.manage",
+    "/cases": "case.read",
+    "/queue/claim": "case.claim",
+    "/audit": "audit.read",
+    "/users": "users.manage",
+    "/users/{username}/disable": "users.manage",
+    "/users/{username}/enable": "users.manage",
     "/users/{username}/password": "users.manage",
 }
 PUBLIC = {"/auth/login", "/auth/logout", "/heartbeat", "/openapi.json"}
 VALID_BODY: dict[str, dict[str, Any]] = {
-    "/cases/{id}/messages": {"text": "hello"}, "/cases/{id}/notes": {"text": "a note"},
-    "/cases/{id}/referrals": {"service": "helpline"}, "/cases/{id}/transfer": {"to_team": "default"},
+    "/cases/{id}/messages": {"text": "hello"},
+    "/cases/{id}/notes": {"text": "a note"},
+    "/cases/{id}/referrals": {"service": "helpline"},
+    "/cases/{id}/transfer": {"to_team": "default"},
     "/cases/{id}/resolve": {"outcome": "support_given"},
     "/users": {"username": "newbie", "role": "case_worker", "teams": ["default"], "password": PASSWORD},
     "/users/{username}/password": {"password": "another long password"},
@@ -127,8 +154,14 @@ async def _snapshot(services: Services, case_ids: list[str]) -> str:
     cases = [(await cw.store.get(c)) for c in case_ids]
     users = await cw.store.list_users()
     transcripts = [await services.store.transcript(c.contact_id) for c in cases if c]
-    return json.dumps([[c.to_json() for c in cases if c], [u.public() for u in users],
-                       [[t.text for t in ts] for ts in transcripts]], default=str)
+    return json.dumps(
+        [
+            [c.to_json() for c in cases if c],
+            [u.public() for u in users],
+            [[t.text for t in ts] for ts in transcripts],
+        ],
+        default=str,
+    )
 
 
 async def test_authorization_matrix(world: tuple[Services, TestClient[Any, Any]]) -> None:
@@ -136,7 +169,10 @@ async def test_authorization_matrix(world: tuple[Services, TestClient[Any, Any]]
     services, client = world
     for username, role, teams in USERS:
         await add_user(services, username, role, teams)
-    cases = {"default": await open_case(services, "c_def"), "other": await open_case(services, "c_oth", "telegram")}
+    cases = {
+        "default": await open_case(services, "c_def"),
+        "other": await open_case(services, "c_oth", "telegram"),
+    }
     assert (await casework(services).store.get(cases["other"])).team == "other"  # type: ignore[union-attr]
     headers = {u: await token(client, u) for u, _r, _t in USERS}
     allowed_calls: list[tuple[str, str, str]] = []
@@ -151,11 +187,14 @@ async def test_authorization_matrix(world: tuple[Services, TestClient[Any, Any]]
                     allowed_calls.append((method, url, username))
                     continue
                 before = await _snapshot(services, list(cases.values()))
-                resp = await client.request(method, url, json=VALID_BODY.get(path, {}), headers=headers[username])
+                resp = await client.request(
+                    method, url, json=VALID_BODY.get(path, {}), headers=headers[username]
+                )
                 assert resp.status in (403, 404), (method, url, username, resp.status)
                 assert await _snapshot(services, list(cases.values())) == before, (method, url, username)
-    denied = await casework(services).store.query_audit(__import__("casework.model").model.AuditQuery(
-        outcome="denied", limit=1000))
+    denied = await casework(services).store.query_audit(
+        __import__("casework.model").model.AuditQuery(outcome="denied", limit=1000)
+    )
     assert len(denied) > 50
     for method, url, username in allowed_calls:
         if method == "GET":

@@ -13,10 +13,26 @@ from casework.ports import CaseStore, UserExists
 T0 = datetime(2025, 3, 3, 10, 0, tzinfo=UTC)
 
 
-def new_case(contact: str = "c_1", severity: str = "high", at: datetime = T0, team: str = "default",
-             case_id: str | None = None) -> NewCase:
-    return NewCase(case_id or f"case_{contact}_{at.timestamp():.0f}", contact, "webchat", team, severity,
-                   ("abuse",), "screen", "en", None, at, at + timedelta(minutes=30))
+def new_case(
+    contact: str = "c_1",
+    severity: str = "high",
+    at: datetime = T0,
+    team: str = "default",
+    case_id: str | None = None,
+) -> NewCase:
+    return NewCase(
+        case_id or f"case_{contact}_{at.timestamp():.0f}",
+        contact,
+        "webchat",
+        team,
+        severity,
+        ("abuse",),
+        "screen",
+        "en",
+        None,
+        at,
+        at + timedelta(minutes=30),
+    )
 
 
 def trigger(seq: int | None, severity: str = "high", at: datetime = T0) -> Trigger:
@@ -26,7 +42,9 @@ def trigger(seq: int | None, severity: str = "high", at: datetime = T0) -> Trigg
 async def test_escalate_opens_one_case_and_adds_triggers(store: CaseStore) -> None:
     case, created = await store.escalate(new_case(), trigger(1))
     assert created and case.status == "waiting" and case.severity == "high"
-    again, created = await store.escalate(new_case(severity="critical", case_id="other"), trigger(2, "critical"))
+    again, created = await store.escalate(
+        new_case(severity="critical", case_id="other"), trigger(2, "critical")
+    )
     assert not created and again.id == case.id and again.severity == "critical"
     lower, _ = await store.escalate(new_case(severity="low", case_id="x"), trigger(3, "low"))
     assert lower.severity == "critical", "severity never goes down"
@@ -35,9 +53,9 @@ async def test_escalate_opens_one_case_and_adds_triggers(store: CaseStore) -> No
 
 
 async def test_concurrent_escalations_open_one_case(store: CaseStore) -> None:
-    results = await asyncio.gather(*(
-        store.escalate(new_case(case_id=f"case_{i}"), trigger(i)) for i in range(10)
-    ))
+    results = await asyncio.gather(
+        *(store.escalate(new_case(case_id=f"case_{i}"), trigger(i)) for i in range(10))
+    )
     assert len({case.id for case, _ in results}) == 1
     assert sum(created for _, created in results) == 1
     final = await store.get(results[0][0].id)
@@ -95,7 +113,9 @@ async def test_reply_transfer_notes_and_resolve(store: CaseStore) -> None:
     assert await store.record_reply(case.id, "w1", T0 + timedelta(minutes=2))
     await store.add_note(case.id, Note("w1", "called school", T0))
     await store.add_note(case.id, Note("w1", "Helpline", T0, "referral"))
-    moved = await store.transfer(case.id, to_user="w2", to_team=None, now=T0, lease_until=T0 + timedelta(hours=1))
+    moved = await store.transfer(
+        case.id, to_user="w2", to_team=None, now=T0, lease_until=T0 + timedelta(hours=1)
+    )
     assert moved is not None and moved.assignee == "w2" and moved.status == "claimed"
     moved = await store.transfer(case.id, to_user=None, to_team="t2", now=T0, lease_until=T0)
     assert moved is not None and moved.team == "t2" and moved.status == "waiting" and moved.assignee is None

@@ -22,7 +22,7 @@ async def receivers() -> Any:
     got: dict[str, list[dict[str, Any]]] = {"telegram": [], "webhook": []}
 
     async def telegram(request: web.Request) -> web.Response:
-        assert request.match_info["token"] == "bot123:TOKEN"
+        assert request.match_info["token"] == "123456789:AAHfakeTokenForTestsOnly0123456789ab"
         got["telegram"].append(await request.json())
         return web.json_response({"ok": True, "result": {"message_id": 1}})
 
@@ -41,19 +41,30 @@ async def receivers() -> Any:
 
 @pytest.mark.parametrize("kind", ["sqlite", "mongo-fake"])
 async def test_unclaimed_critical_case_alerts_once_per_notifier(
-    kind: str, receivers: Any, make_services: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+    receivers: Any,
+    make_services: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     server, got = receivers
     base = str(server.make_url("")).rstrip("/")
     config = tmp_path / "casework.yml"
-    config.write_text(f"alerts:\n  telegram_chat_id: '-1001'\n  webhook_url: '{base}/hook'\n", encoding="utf-8")
+    config.write_text(
+        f"alerts:\n  telegram_chat_id: '-1001'\n  webhook_url: '{base}/hook'\n", encoding="utf-8"
+    )
     monkeypatch.setenv("CASELINE_CASEWORK_CONFIG", str(config))
     from tests.casework.conftest import open_backend_for
 
     backend, close = await open_backend_for(kind, tmp_path)
     clock = FakeClock(datetime.now(UTC).replace(microsecond=0))
-    services = await make_services(backend=backend, clock=clock, telegram_token="bot123:TOKEN",
-                                   telegram_api_base=base, public_url="https://caseline.example")
+    services = await make_services(
+        backend=backend,
+        clock=clock,
+        telegram_token="123456789:AAHfakeTokenForTestsOnly0123456789ab",
+        telegram_api_base=base,
+        public_url="https://caseline.example",
+    )
     await services.store.ensure_conversation("c_1", "webchat", "user-c_1")
     await child_says(services, "c_1", SECRET_TEXT, 1)
     case_id = await open_case(services, "c_1", severity="critical", seq=99)
@@ -71,12 +82,17 @@ async def test_unclaimed_critical_case_alerts_once_per_notifier(
     for private in ("stepdad", "hits", "c_1", "user-c_1"):
         assert private not in raw
     assert sorted(await casework(services).store.alerts(case_id)) == [
-        ("critical_unclaimed", "telegram"), ("critical_unclaimed", "webhook"), ("no_worker", "contact")]
+        ("critical_unclaimed", "metrics"),  # counted once in caseline_sla_breaches_total
+        ("critical_unclaimed", "telegram"),
+        ("critical_unclaimed", "webhook"),
+        ("no_worker", "contact"),
+    ]
     await close()
 
 
-async def test_failed_alert_is_retried_next_sweep(make_services: Any, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_failed_alert_is_retried_next_sweep(
+    make_services: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = tmp_path / "casework.yml"
     config.write_text("alerts:\n  webhook_url: 'http://127.0.0.1:9/unreachable'\n", encoding="utf-8")
     monkeypatch.setenv("CASELINE_CASEWORK_CONFIG", str(config))
@@ -85,7 +101,8 @@ async def test_failed_alert_is_retried_next_sweep(make_services: Any, tmp_path: 
     case_id = await open_case(services, "c_1", severity="high")
     clock.advance(minutes=31)
     assert await casework(services).sweeper.run_once() == 0
-    assert await casework(services).store.alerts(case_id) == [("no_worker", "contact")]
+    # The failed webhook alert is released for the next sweep; the breach itself is counted once.
+    assert sorted(await casework(services).store.alerts(case_id)) == [("no_worker", "contact"), ("sla_breach", "metrics")]
     await casework(services).http.close()
 
 

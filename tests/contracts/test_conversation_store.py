@@ -18,9 +18,18 @@ def inbound(n: int, contact: str = "c1", text: str = "hello") -> Inbound:
     return Inbound("webchat", "u1", contact, f"m{n}", NOW + timedelta(seconds=n), text=text)
 
 
-@pytest.fixture
-async def store(backend: Backend):  # type: ignore[no-untyped-def]
-    s = conversation_store(backend)
+@pytest.fixture(params=["plain", "encrypted"])
+async def store(backend: Backend, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    if request.param == "plain":
+        s = conversation_store(backend)
+    else:  # the same contract with encryption at rest on
+        import os
+
+        from caseline.crypto import FieldCipher
+        from caseline.keyring import Keyring
+        from caseline.privacy_cli import encrypted_store
+
+        s = encrypted_store(backend, FieldCipher(Keyring(active="k1", keys={"k1": os.urandom(32)})))
     await s.open()
     await s.open()  # idempotent
     return s

@@ -9,7 +9,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from caseline.crypto import FieldCipher
 from caseline.identity import contact_id
+from caseline.keyring import keyring_for
+from caseline.settings import load_settings
+from caseline.store.factory import Backend, conversation_store
+from caseline.store.sqlite import SqliteDb
 from tests.foundation.server import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -38,9 +43,14 @@ async def test_fifty_concurrent_messages_over_two_processes_keep_order(tmp_path:
         b.stop()
 
     contact = contact_id(a.env["CASELINE_SECRET_KEY"], "webchat", sid)
+    settings = load_settings(data_dir=data, secret_key=a.env["CASELINE_SECRET_KEY"])
+    ring = keyring_for(settings)
+    store = conversation_store(Backend(sqlite=SqliteDb(settings.sqlite_path)), FieldCipher(ring) if ring else None)
+    await store.open()
+    conv = await store.load_conversation(contact)
+    await store.close()
+    assert conv is not None and conv.state["turns"] == 50  # every turn saw the previous one's state
     db = sqlite3.connect(data / "caseline.sqlite3")
-    [(state,)] = db.execute("SELECT state FROM conversations WHERE contact_id = ?", (contact,))
-    assert '"turns": 50' in state  # every turn saw the previous one's state
     accepted = [s for (s,) in db.execute("SELECT seq FROM inbound WHERE contact_id = ? ORDER BY seq", (contact,))]
     processed = [
         s for (s,) in db.execute(
