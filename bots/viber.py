@@ -174,7 +174,7 @@ class ViberWebhook:
         if not same_secret(hmac_hex(self.token, raw), signature.lower()):
             raise refuse(web.HTTPForbidden, f"{SIGNATURE_HEADER} does not match the body")
         body = json_object(raw)
-        event = body.get("event")
+        event = body.get("event") if isinstance(body.get("event"), str) else None
         if event == "conversation_started" and not body.get("subscribed"):
             return web.json_response(self._welcome())
         if event == "message":

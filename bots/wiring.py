@@ -52,6 +52,9 @@ def build_senders(services: Services) -> dict[str, Sender]:
 def mount(app: web.Application, services: Services) -> None:
     """Add webhook routes for the configured channels, and close their clients on shutdown."""
     s, senders = services.settings, services.senders
+    # build_services hands the outbox a copy of the senders made before build_senders ran.
+    for channel, sender in senders.items():
+        services.outbox.senders.setdefault(channel, sender)
     tg = senders.get(telegram.CHANNEL)
     if isinstance(tg, telegram.TelegramSender):
         updates = telegram.TelegramIntake(tg.intake, tg.bot)

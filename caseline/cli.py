@@ -13,9 +13,9 @@ from aiohttp import web
 from caseline import logs
 from caseline.app import Services, build_services, create_app, describe
 from caseline.chat import run_chat
+from caseline.privacy_cli import privacy_commands
 from caseline.reload import register_pid, reload_flows, signal_servers
 from caseline.settings import Settings, SettingsError, ensure_secret_key, load_settings
-from caseline.privacy_cli import privacy_commands
 from caseline.store.factory import Backend
 from casework.cli import seed_demo_user, users_group
 from casework.core import case_store

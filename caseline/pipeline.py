@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from caseline.erasure import erase_contact
 from caseline.logs import correlation_id
 from caseline.messages import Inbound, Reply
 from caseline.metrics import Metrics, seconds_since
-from caseline.erasure import erase_contact
 from caseline.ports import CaseGateway, Escalation, TurnExtension
 from caseline.store.base import (
     Conversation,

@@ -6,9 +6,8 @@ nothing else; opening cases and live notifications go through the desk.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import logging
+from collections.abc import Mapping
 
 from caseline.ports import Escalation
 from casework.core import Casework

@@ -102,7 +102,8 @@ async def test_failed_alert_is_retried_next_sweep(
     clock.advance(minutes=31)
     assert await casework(services).sweeper.run_once() == 0
     # The failed webhook alert is released for the next sweep; the breach itself is counted once.
-    assert sorted(await casework(services).store.alerts(case_id)) == [("no_worker", "contact"), ("sla_breach", "metrics")]
+    alerts = sorted(await casework(services).store.alerts(case_id))
+    assert alerts == [("no_worker", "contact"), ("sla_breach", "metrics")]
     await casework(services).http.close()
 
 
