@@ -5,19 +5,20 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from caseline.app import load_stages
+from caseline.app import Services, build_services, load_stages
 from caseline.pipeline import Stages
 from caseline.settings import Settings, load_settings
 from caseline.store.factory import Backend
 from caseline.store.sqlite import SqliteDb
 from tests.fakes.mongo import fake_async_database
 
+SERVICES_SECRET = "test-secret-key-0123456789abcdef0123456789"
 MONGO_URI = os.environ.get("CASELINE_TEST_MONGODB_URI", "")
 BACKENDS = ["sqlite", "mongo-real" if MONGO_URI else "mongo-fake"]
 
@@ -58,3 +59,22 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         yield Backend(mongo=client[name])
         await client.drop_database(name)
         await client.close()
+
+
+@pytest.fixture
+async def make_services(tmp_path: Path, stages: Stages) -> AsyncIterator[Callable[..., Any]]:
+    """Build full services (store, pipeline, casework) on a temporary data directory."""
+    built: list[Services] = []
+
+    async def make(backend: Backend | None = None, clock: Any = None, **values: Any) -> Services:
+        config = {"data_dir": tmp_path / "data", "secret_key": SERVICES_SECRET, **values}
+        kwargs: dict[str, Any] = {"stages": stages, "backend": backend}
+        if clock is not None:
+            kwargs["clock"] = clock
+        services = await build_services(load_settings(**config), **kwargs)
+        built.append(services)
+        return services
+
+    yield make
+    for services in built:
+        await services.store.close()

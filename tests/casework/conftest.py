@@ -16,9 +16,6 @@ from typing import Any
 
 import pytest
 
-from caseline.app import Services, build_services, load_stages
-from caseline.pipeline import Stages
-from caseline.settings import load_settings
 from caseline.store.factory import Backend
 from caseline.store.sqlite import SqliteDb
 from casework.core import case_store
@@ -80,31 +77,5 @@ async def store(backend: Backend) -> CaseStore:
     return cases
 
 
-_STAGES: dict[str, Stages] = {}
 
 
-@pytest.fixture(scope="session")
-def stages(tmp_path_factory: pytest.TempPathFactory) -> Stages:
-    """Screen, NLU and flows load once per run: training the NLU is the slow part."""
-    if "s" not in _STAGES:
-        settings = load_settings(data_dir=tmp_path_factory.mktemp("stages"), secret_key=SECRET)
-        _STAGES["s"] = load_stages(settings)
-    return _STAGES["s"]
-
-
-@pytest.fixture
-async def make_services(tmp_path: Path, stages: Stages) -> AsyncIterator[Callable[..., Any]]:
-    built: list[Services] = []
-
-    async def make(backend: Backend | None = None, clock: Any = None, **settings: Any) -> Services:
-        values = {"data_dir": tmp_path / "data", "secret_key": SECRET, **settings}
-        kwargs: dict[str, Any] = {"stages": stages, "backend": backend}
-        if clock is not None:
-            kwargs["clock"] = clock
-        services = await build_services(load_settings(**values), **kwargs)
-        built.append(services)
-        return services
-
-    yield make
-    for services in built:
-        await services.store.close()
