@@ -145,7 +145,7 @@ class RiskScreen:
         """
         verdict = self.screen_lexicon(text, lang, history)
         model = self.model
-        if model is None or verdict.severity >= Severity.HIGH:
+        if model is None or verdict.severity >= Severity.HIGH or not _has_words(text):
             return verdict
         scores = score(model, self.model_tokens, text, history)
         raised, via_window = scores.flagged(model.threshold)
@@ -232,3 +232,12 @@ class RiskScreen:
                         key=lambda i: (-shown[i].severity, PRECEDENCE.get(shown[i].category, 99), i))
         categories = tuple(dict.fromkeys(shown[i].category for i in ranked))
         return Verdict(max(ev.severity for ev in shown), categories, matches)
+
+
+def _has_words(text: str) -> bool:
+    """The model reads language; a bare answer ("3", "ok", a button title) gives it nothing.
+
+    Without this guard it flagged typed ages, the answers flows ask for, as suicide risk.
+    The lexicon still screens every message, short ones included.
+    """
+    return sum(any(ch.isalpha() for ch in word) for word in text.split()) >= 2

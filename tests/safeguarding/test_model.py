@@ -168,3 +168,9 @@ def test_worried_parent_questions_are_negatives() -> None:
     nlu = [s for s in samples if s.source == "nlu"]
     assert nlu and not any(s.risk for s in nlu)
     assert all("[" not in s.text or "](" not in s.text for s in nlu)
+
+
+def test_model_leaves_bare_answers_alone(screen: RiskScreen) -> None:
+    """Typed ages and one-word answers are what flows ask for; they must not page anyone."""
+    for text in ("3", "12", "2 ", "ok", "yes", "Da"):
+        assert screen.screen(text, "ro", ["salut"]).severity < Severity.MEDIUM, text
