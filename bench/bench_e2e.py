@@ -1,0 +1,281 @@
+"""End-to-end webhook load: Caseline against a bare aiogram echo bot, same machine, same run.
+
+    python bench/bench_e2e.py [--rate 1000] [--seconds 10] [--store sqlite|mongodb://...]
+
+Starts local fakes of the Telegram Bot API and the WhatsApp Graph API in this process,
+starts `caseline serve` (a separate process, embedded store unless --store says otherwise)
+with its API base URLs pointed at them, and sends realistic webhook payloads from many
+contacts at a fixed rate (open loop). It reports throughput and webhook-to-reply latency
+(first reply seen at the fake API), and for the risk messages (1 in 50) the time until the
+case is visible in the queue API. Then it runs the same Telegram load against a bare
+aiogram webhook echo bot (bench/bare_aiogram_echo.py) and prints the ratio.
+
+Every request goes to 127.0.0.1; nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN = "123456789:AAbenchTokenForLocalFakesOnly0123456789"
+SECRET = "bench-webhook-secret"
+APP_SECRET = "bench-app-secret"
+PHONE_ID = "1000001"
+KEY = "bench-secret-key-" + "z" * 32
+
+PLAIN = [
+    "hi", "hello there", "my 4 year old won't sleep at night", "how much screen time is ok for a 7 year old",
+    "my son has tantrums every evening", "how do i talk to my teenager", "someone is bullying my daughter online",
+    "how do i report a fake account on instagram", "thanks", "i want to check in",
+]
+RISK = ["my stepdad hits me every night", "i want to kill myself tonight", "he says he will send my nudes to everyone"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Recorder:
+    """The fake platform APIs: answer like the real ones and note when each chat got a reply."""
+
+    first_reply: dict[str, float] = field(default_factory=dict)
+    replies: int = 0
+
+    def note(self, chat: str) -> None:
+        self.replies += 1
+        self.first_reply.setdefault(chat, time.perf_counter())
+
+    async def telegram(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        data: dict[str, Any] = dict(await request.post()) if request.content_type != "application/json" else (
+            await request.json())
+        if method == "getMe":
+            return web.json_response({"ok": True, "result": {"id": 123456789, "is_bot": True, "first_name": "Bench",
+                                                             "username": "bench_bot"}})
+        if method == "sendMessage":
+            chat = str(data.get("chat_id"))
+            self.note(f"tg:{chat}")
+            return web.json_response({"ok": True, "result": {
+                "message_id": self.replies, "date": int(time.time()),
+                "chat": {"id": int(chat), "type": "private"}, "text": str(data.get("text", ""))[:50]}})
+        return web.json_response({"ok": True, "result": True})
+
+    async def graph(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.note(f"wa:{body.get('to')}")
+        return web.json_response({"messaging_product": "whatsapp", "contacts": [{"input": body.get("to"),
+                                  "wa_id": body.get("to")}], "messages": [{"id": f"wamid.out{self.replies}"}]})
+
+
+def telegram_update(n: int, user: int, text: str) -> dict[str, Any]:
+    who = {"id": user, "is_bot": False, "first_name": "Ana", "language_code": "en"}
+    return {"update_id": 100000 + n, "message": {"message_id": n, "date": int(time.time()), "from": who,
+                                                  "chat": {"id": user, "type": "private", "first_name": "Ana"},
+                                                  "text": text}}
+
+
+def whatsapp_update(n: int, user: int, text: str) -> dict[str, Any]:
+    wa_id = f"4479{user:08d}"
+    return {"object": "whatsapp_business_account", "entry": [{"id": "WABA1", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550001111", "phone_number_id": PHONE_ID},
+        "contacts": [{"profile": {"name": "Ana"}, "wa_id": wa_id}],
+        "messages": [{"from": wa_id, "id": f"wamid.in{n}", "timestamp": str(int(time.time())), "type": "text",
+                      "text": {"body": text}}]}}]}]}
+
+
+@dataclass
+class Result:
+    name: str
+    sent: int
+    accepted: int
+    seconds: float
+    latencies_ms: list[float]
+    case_ms: list[float]
+
+    def line(self) -> str:
+        lat = sorted(self.latencies_ms)
+        p = (lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] if lat else float("nan"))
+        out = (f"{self.name}: sent {self.sent}, accepted {self.accepted}, replied {len(lat)} "
+               f"in {self.seconds:.1f}s -> {len(lat) / self.seconds:.0f} replies/s; "
+               f"webhook-to-reply p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms")
+        if self.case_ms:
+            cs = sorted(self.case_ms)
+            out += (f"; risk message to case in queue API: n={len(cs)}, p50 {statistics.median(cs):.0f} ms, "
+                    f"p99 {cs[min(len(cs) - 1, int(0.99 * len(cs)))]:.0f} ms")
+        return out
+
+
+async def load(
+    name: str, url: str, headers_for: Any, payload_for: Any, chat_key: Any, rec: Recorder, rate: float,
+    seconds: float, case_probe: Any = None,
+) -> Result:
+    total = int(rate * seconds)
+    sent_at: dict[str, float] = {}
+    accepted = 0
+    case_ms: list[float] = []
+    probes: list[asyncio.Task[None]] = []
+    conn = aiohttp.TCPConnector(limit=256)
+    async with aiohttp.ClientSession(connector=conn) as http:
+        start = time.perf_counter()
+
+        async def one(n: int) -> None:
+            nonlocal accepted
+            user = 10_000_000 + n + random.randint(0, 10) * 1_000_000_000
+            risky = n % 50 == 25
+            text = random.choice(RISK if risky else PLAIN)
+            body = json.dumps(payload_for(n, user, text)).encode()
+            sent_at[chat_key(user)] = time.perf_counter()
+            async with http.post(url, data=body, headers=headers_for(body)) as r:
+                if r.status == 200:
+                    accepted += 1
+            if risky and case_probe is not None:
+                probes.append(asyncio.create_task(case_probe(http, user, sent_at[chat_key(user)], case_ms)))
+
+        tasks = []
+        for n in range(total):
+            due = start + n / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(n)))
+        await asyncio.gather(*tasks)
+        deadline = time.perf_counter() + 30
+        while len([k for k in sent_at if k in rec.first_reply]) < accepted and time.perf_counter() < deadline:
+            await asyncio.sleep(0.05)
+        elapsed = max(rec.first_reply.get(k, 0) for k in sent_at) - start if sent_at else 0.0
+        await asyncio.gather(*probes)
+    lat = [(rec.first_reply[k] - t) * 1000 for k, t in sent_at.items() if k in rec.first_reply]
+    return Result(name, total, accepted, max(elapsed, seconds), lat, case_ms)
+
+
+def start_process(args: list[str], env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(args, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=ROOT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(log.read_text()[-3000:])
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise TimeoutError(log.read_text()[-3000:])
+
+
+async def main(rate: float, seconds: float, store: str) -> None:
+    rec = Recorder()
+    fake = web.Application()
+    fake.router.add_route("*", "/bot{token}/{method}", rec.telegram)
+    fake.router.add_post("/v25.0/{phone}/messages", rec.graph)
+    runner = web.AppRunner(fake, access_log=None)
+    await runner.setup()
+    fake_port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", fake_port).start()
+    fake_url = f"http://127.0.0.1:{fake_port}"
+    tmp = Path(tempfile.mkdtemp(prefix="caseline-bench-"))
+    port = free_port()
+    env = {
+        **os.environ, "CASELINE_DATA_DIR": str(tmp / "data"), "CASELINE_PORT": str(port), "CASELINE_SECRET_KEY": KEY,
+        "CASELINE_STORE": store, "CASELINE_CACHE_DIR": str(Path(tempfile.gettempdir()) / "caseline-test-cache"),
+        "CASELINE_TELEGRAM_TOKEN": TOKEN, "CASELINE_TELEGRAM_WEBHOOK_SECRET": SECRET,
+        "CASELINE_TELEGRAM_API_BASE": fake_url, "CASELINE_TELEGRAM_GLOBAL_RATE": "100000",
+        "CASELINE_WHATSAPP_VERIFY_TOKEN": "v", "CASELINE_WHATSAPP_APP_SECRET": APP_SECRET,
+        "CASELINE_WHATSAPP_ACCESS_TOKEN": "t", "CASELINE_WHATSAPP_PHONE_NUMBER_ID": PHONE_ID,
+        "CASELINE_WHATSAPP_API_BASE": f"{fake_url}/v25.0",
+    }
+    subprocess.run([sys.executable, "-m", "caseline.cli", "users", "add", "bench", "--role", "supervisor",
+                    "--team", "default", "--password-stdin"], input=b"bench-password-123456\n", env=env, check=True,
+                   cwd=ROOT, capture_output=True)
+    base = f"http://127.0.0.1:{port}"
+    server = start_process([sys.executable, "-m", "caseline.cli", "serve", "--log-level", "warning"], env, port,
+                           tmp / "caseline.log")
+    results: list[Result] = []
+    try:
+        async with aiohttp.ClientSession() as http, http.post(
+            base + "/api/v1/auth/login", json={"username": "bench", "password": "bench-password-123456"}
+        ) as r:
+            token = (await r.json())["token"]
+        auth = {"Authorization": f"Bearer {token}"}
+
+        async def case_probe(http: aiohttp.ClientSession, user: int, t0: float, out: list[float]) -> None:
+            cid = "c_" + hmac.new(KEY.encode(), f"telegram\x00{user}".encode(), hashlib.sha256).hexdigest()[:32]
+            wa = "c_" + hmac.new(KEY.encode(), f"whatsapp\x004479{user:08d}".encode(), hashlib.sha256).hexdigest()[:32]
+            while time.perf_counter() - t0 < 10:
+                async with http.get(base + "/api/v1/cases?status=waiting", headers=auth) as r:
+                    cases = (await r.json()).get("cases", [])
+                if any(c.get("contact_id") in (cid, wa) for c in cases):
+                    out.append((time.perf_counter() - t0) * 1000)
+                    return
+                await asyncio.sleep(0.02)
+
+        def tg_headers(body: bytes) -> dict[str, str]:
+            return {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": SECRET}
+
+        def wa_headers(body: bytes) -> dict[str, str]:
+            sig = hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
+            return {"Content-Type": "application/json", "X-Hub-Signature-256": f"sha256={sig}"}
+
+        await load("warm-up", base + "/webhooks/telegram", tg_headers, lambda n, u, t: telegram_update(900000 + n, u, t),
+                   lambda u: f"tg:{u}", Recorder(), 50, 1)
+        results.append(await load("caseline telegram", base + "/webhooks/telegram", tg_headers, telegram_update,
+                                  lambda u: f"tg:{u}", rec, rate, seconds, case_probe))
+        results.append(await load("caseline whatsapp", base + "/webhooks/whatsapp", wa_headers, whatsapp_update,
+                                  lambda u: f"wa:4479{u:08d}", rec, rate, seconds, case_probe))
+    finally:
+        server.terminate()
+        server.wait()
+    bare_port = free_port()
+    bare_env = {**os.environ, "BENCH_PORT": str(bare_port), "BENCH_TOKEN": TOKEN, "BENCH_SECRET": SECRET,
+                "BENCH_API_BASE": fake_url}
+    bare = start_process([sys.executable, str(ROOT / "bench" / "bare_aiogram_echo.py")], bare_env, bare_port,
+                         tmp / "bare.log")
+    try:
+        rec.first_reply.clear()
+        results.append(await load("bare aiogram echo", f"http://127.0.0.1:{bare_port}/webhook",
+                                  lambda body: {"Content-Type": "application/json",
+                                                "X-Telegram-Bot-Api-Secret-Token": SECRET},
+                                  lambda n, u, t: telegram_update(500000 + n, u, t), lambda u: f"tg:{u}", rec,
+                                  rate, seconds))
+    finally:
+        bare.terminate()
+        bare.wait()
+        await runner.cleanup()
+    print(f"store: {store}; target rate {rate:.0f}/s for {seconds:.0f}s; 1 in 50 messages is a risk message")
+    for result in results:
+        print(result.line())
+    ours, theirs = results[0], results[-1]
+    ratio = (len(ours.latencies_ms) / ours.seconds) / max(1e-9, len(theirs.latencies_ms) / theirs.seconds)
+    print(f"throughput ratio Caseline/bare aiogram (telegram): {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=float, default=1000.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--store", default=os.environ.get("CASELINE_TEST_MONGODB_URI") or "sqlite")
+    args = parser.parse_args()
+    asyncio.run(main(args.rate, args.seconds, args.store))
