@@ -198,6 +198,18 @@ async def correlation(request: web.Request, handler: Handler) -> web.StreamRespo
     return response
 
 
+LONG_LIVED = ("/webchat/ws", "/console/events")
+REQUEST_TIMEOUT_S = 30.0
+
+
+@web.middleware
+async def request_timeout(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bound every request (a slow client or a stuck store must not pin a worker), except streams."""
+    if request.path.startswith(LONG_LIVED):
+        return await handler(request)
+    return await asyncio.wait_for(handler(request), timeout=REQUEST_TIMEOUT_S)
+
+
 @web.middleware
 async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
     response = await handler(request)
@@ -209,6 +221,8 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
+    if request.app[SERVICES].settings.public_url.startswith("https://"):
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
     return response
 
 
@@ -230,7 +244,7 @@ async def readyz(request: web.Request) -> web.Response:
 def create_app(services: Services, *, background: bool = True) -> web.Application:
     app = web.Application(
         client_max_size=services.settings.max_body_bytes,
-        middlewares=[correlation, security_headers, error_middleware],
+        middlewares=[correlation, security_headers, error_middleware, request_timeout],
     )
     app[SERVICES] = services
     services.run_background = background

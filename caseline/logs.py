@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 
 correlation_id: ContextVar[str] = ContextVar("correlation_id", default="-")
 
+QUIET_LOGGERS = ("aiosqlite", "pymongo", "aiohttp.access")
+
 ALLOWED_EXTRA = frozenset({"channel", "case_id", "severity", "status", "attempts", "route", "duration_ms"})
 
 
@@ -45,3 +47,6 @@ def configure(level: str = "info", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Database drivers log statements with their values (message text, hashes) at DEBUG.
+    for noisy in QUIET_LOGGERS:
+        logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLogger(noisy).level))

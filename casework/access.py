@@ -22,6 +22,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "dashboard.read": frozenset({"supervisor"}),
     "audit.read": frozenset({"supervisor", "admin"}),
     "users.manage": frozenset({"admin"}),
+    # probation check-ins (casework/probation): officers manage their own enrolments, supervisors their teams'
+    "probation.manage": frozenset({"probation_officer", "supervisor"}),
+    "probation.export": frozenset({"probation_officer", "supervisor"}),
 }
 
 # Acting on a case someone else holds needs this role (or being the holder).

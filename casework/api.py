@@ -9,17 +9,29 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from functools import wraps
+from typing import Any
 
 from aiohttp import web
 
+from casework.accounts import TooManyAttempts
+from casework.core import CASEWORK
 from casework.desk import transcript_json
 from casework.errors import BadInput, CaseworkError
-from casework.http import casework_of, json_body, json_error, principal
+from casework.http import casework_of, client_address, json_body, principal
 from casework.model import AuditQuery
 from casework.openapi import document
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PREFIX = "/api/v1"
+
+
+def error_response(exc: CaseworkError) -> web.Response:
+    """``{"error": reason}`` plus any fields the error carries; a Retry-After on 429."""
+    extra: dict[str, Any] = getattr(exc, "extra", {})
+    response = web.json_response({"error": exc.reason, **extra}, status=exc.status)
+    if isinstance(exc, TooManyAttempts):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def guarded(handler: Handler) -> Handler:
@@ -28,18 +40,36 @@ def guarded(handler: Handler) -> Handler:
         try:
             return await handler(request)
         except CaseworkError as exc:
-            return json_error(exc.status, exc.reason)
+            return error_response(exc)
 
     return run
 
 
-async def login(request: web.Request) -> web.StreamResponse:
-    body = await json_body(request)
+def _credentials(body: dict[str, Any]) -> tuple[str, str]:
     username, password = body.get("username"), body.get("password")
     if not isinstance(username, str) or not isinstance(password, str) or not username or len(username) > 64:
         raise BadInput("send 'username' and 'password' as strings")
-    token, session = await casework_of(request).accounts.login(username, password, "bearer")
+    return username, password
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    body = await json_body(request)
+    username, password = _credentials(body)
+    code = body.get("totp")
+    if code is not None and not isinstance(code, str):
+        raise BadInput("'totp' must be a string of 6 digits")
+    token, session = await casework_of(request).accounts.login(
+        username, password, "bearer", code or None, client_address(request)
+    )
     return web.json_response({"token": token, "expires_at": session.expires_at.isoformat()})
+
+
+async def totp_enrol(request: web.Request) -> web.StreamResponse:
+    username, password = _credentials(await json_body(request))
+    enrolment = await casework_of(request).accounts.enrol(username, password, client_address(request))
+    response = web.json_response({"secret": enrolment.secret, "uri": enrolment.uri}, status=201)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
@@ -181,12 +211,25 @@ async def reset_password(request: web.Request) -> web.StreamResponse:
     return web.json_response({"ok": True})
 
 
+async def revoke_sessions(request: web.Request) -> web.StreamResponse:
+    user, _session, _token = await principal(request)
+    await casework_of(request).accounts.revoke_sessions(user, request.match_info["username"])
+    return web.json_response({"ok": True})
+
+
+async def reset_totp(request: web.Request) -> web.StreamResponse:
+    user, _session, _token = await principal(request)
+    await casework_of(request).accounts.reset_second_factor(user, request.match_info["username"])
+    return web.json_response({"ok": True})
+
+
 async def openapi(request: web.Request) -> web.StreamResponse:
     return web.json_response(document())
 
 
 ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", "/auth/login", login),
+    ("POST", "/auth/totp/enrol", totp_enrol),
     ("POST", "/auth/logout", logout),
     ("POST", "/heartbeat", heartbeat),
     ("GET", "/cases", list_cases),
@@ -205,10 +248,16 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", "/users/{username}/disable", disable_user),
     ("POST", "/users/{username}/enable", enable_user),
     ("POST", "/users/{username}/password", reset_password),
+    ("DELETE", "/users/{username}/sessions", revoke_sessions),
+    ("DELETE", "/users/{username}/totp", reset_totp),
     ("GET", "/openapi.json", openapi),
 ]
 
 
 def register(app: web.Application) -> None:
+    if CASEWORK in app:  # key TOTP sealing and login tickets (until core passes the secret itself)
+        casework = app[CASEWORK]
+        if casework.settings.secret_key:
+            casework.accounts.bind_secret(casework.settings.secret_key)
     for method, path, handler in ROUTES:
         app.router.add_route(method, PREFIX + path, guarded(handler))

@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from casework.model import ROLES
+
 CONTENT = Path(__file__).parent / "content"
 
 
@@ -81,6 +83,13 @@ class CaseworkConfig:
     max_failed_logins: int = 5
     lockout: timedelta = timedelta(minutes=15)
     session_lifetime: timedelta = timedelta(hours=10)
+    session_idle: timedelta = timedelta(minutes=30)
+    require_totp_for: frozenset[str] = frozenset()
+    login_window: timedelta = timedelta(minutes=5)
+    logins_per_account: int = 10
+    logins_per_address: int = 60
+    trusted_proxies: frozenset[str] = frozenset()
+    max_json_bytes: int = 64 * 1024
     canned: dict[str, tuple[CannedReply, ...]] = field(default_factory=dict)
     closing: dict[str, str] = field(default_factory=dict)
     referrals: tuple[Referral, ...] = ()
@@ -144,6 +153,21 @@ def _canned(raw: Any) -> tuple[dict[str, tuple[CannedReply, ...]], dict[str, str
     return canned, closing
 
 
+def _roles(raw: Any) -> frozenset[str]:
+    if raw is None:
+        return frozenset()
+    if not isinstance(raw, list) or not all(r in ROLES for r in raw):
+        raise ConfigError(f"casework.auth.require_totp_for must be a list of roles from {', '.join(ROLES)}")
+    return frozenset(str(r) for r in raw)
+
+
+def _positive_int(raw: dict[str, Any], key: str, default: int) -> int:
+    value = raw.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"casework.{key} must be a positive whole number")
+    return value
+
+
 def load_config(path: str | None = None, **overrides: Any) -> CaseworkConfig:
     """Defaults from the packaged YAML, then the deployment's file, then keyword overrides."""
     raw: dict[str, Any] = dict(_yaml(CONTENT / "casework.yml"))
@@ -173,6 +197,13 @@ def load_config(path: str | None = None, **overrides: Any) -> CaseworkConfig:
             max_failed_logins=int(auth.get("max_failed_logins", 5)),
             lockout=_minutes(auth, "lockout_minutes", 15),
             session_lifetime=timedelta(hours=float(auth.get("session_hours", 10))),
+            session_idle=_minutes(auth, "idle_minutes", 30),
+            require_totp_for=_roles(auth.get("require_totp_for", raw.get("require_totp_for"))),
+            login_window=_minutes(auth, "login_window_minutes", 5),
+            logins_per_account=_positive_int(auth, "logins_per_account", 10),
+            logins_per_address=_positive_int(auth, "logins_per_address", 60),
+            trusted_proxies=frozenset(str(p) for p in auth.get("trusted_proxies") or ()),
+            max_json_bytes=_positive_int(raw, "max_json_bytes", 64 * 1024),
             canned=canned,
             closing=closing,
             referrals=tuple(

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from casework.core import CASEWORK, Casework
-from casework.errors import BadInput, Forbidden, Unauthorized
+from casework.errors import BadInput, CaseworkError, Forbidden, Unauthorized
 from casework.model import Session, User
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -53,10 +53,33 @@ async def principal(request: web.Request, form_csrf: str | None = None) -> tuple
     return user, session, token
 
 
+class PayloadTooLarge(CaseworkError):
+    status = 413
+
+
+def client_address(request: web.Request) -> str:
+    """The caller's address; behind a trusted proxy, the last X-Forwarded-For hop it added."""
+    remote = request.remote or ""
+    trusted = casework_of(request).config.trusted_proxies
+    if remote in trusted:
+        hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+        for hop in reversed(hops):
+            if hop not in trusted:
+                return hop[:64]
+    return remote
+
+
 async def json_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object, refusing bodies over ``max_json_bytes`` (413) before parsing."""
+    limit = casework_of(request).config.max_json_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"a JSON body may be at most {limit} bytes")
+    raw = await request.read()
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"a JSON body may be at most {limit} bytes")
     try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         raise BadInput("body must be JSON") from None
     if not isinstance(body, dict):
         raise BadInput("body must be a JSON object")

@@ -8,7 +8,7 @@ ERROR = {
     "description": "Error",
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
 }
-ERRORS = {str(code): ERROR for code in (400, 401, 403, 404, 409)}
+ERRORS = {str(code): ERROR for code in (400, 401, 403, 404, 409, 413, 429)}
 
 
 def _op(
@@ -53,6 +53,20 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/v1/auth/login": {
         "post": _op(
             "Log in; returns a bearer token",
+            tag="auth",
+            public=True,
+            body=_obj(
+                ["username", "password"],
+                username=STR,
+                password=STR,
+                totp={"type": "string", "description": "6-digit code, when the account has a second factor"},
+            ),
+        )
+    },
+    "/api/v1/auth/totp/enrol": {
+        "post": _op(
+            "Start setting up an authenticator app; the secret and otpauth URI are shown once, and the"
+            " first login with a code from it confirms it",
             tag="auth",
             public=True,
             body=_obj(["username", "password"], username=STR, password=STR),
@@ -128,8 +142,21 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/v1/users/{username}/password": {
         "post": _op("Set a new password", tag="users", params=USERNAME, body=_obj(["password"], password=STR))
     },
+    "/api/v1/users/{username}/sessions": {
+        "delete": _op("End every session of an account", tag="users", params=USERNAME)
+    },
+    "/api/v1/users/{username}/totp": {
+        "delete": _op("Remove an account's second factor (a lost phone)", tag="users", params=USERNAME)
+    },
     "/api/v1/openapi.json": {"get": _op("This document", tag="meta", public=True)},
 }
+
+
+def _probation_paths() -> dict[str, dict[str, Any]]:
+    """Probation check-in routes (casework/probation/api.py) document themselves."""
+    from casework.probation.api import paths
+
+    return paths()
 
 
 def document() -> dict[str, Any]:
@@ -140,7 +167,7 @@ def document() -> dict[str, Any]:
             "version": "1.0.0",
             "description": "Case-worker queue: cases, replies, notes, transfers, audit and accounts.",
         },
-        "paths": PATHS,
+        "paths": {**PATHS, **_probation_paths()},  # probation check-ins
         "security": [{"bearer": []}],
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

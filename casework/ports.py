@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from casework.model import AuditEntry, AuditQuery, Case, NewCase, Note, Session, Status, Trigger, User
@@ -18,6 +19,15 @@ from casework.model import AuditEntry, AuditQuery, Case, NewCase, Note, Session,
 
 class UserExists(Exception):
     """``add_user`` for a username that is taken."""
+
+
+@dataclass(frozen=True, slots=True)
+class TotpRecord:
+    """A user's second factor: the sealed secret, whether enrolment was confirmed, the last step used."""
+
+    sealed: str
+    confirmed: bool
+    last_step: int
 
 
 class CaseStore(ABC):
@@ -158,6 +168,24 @@ class CaseStore(ABC):
     async def delete_sessions(
         self, *, token_hash: str | None = None, username: str | None = None
     ) -> None: ...
+
+    @abstractmethod
+    async def touch_session(self, token_hash: str, now: datetime, idle_since: datetime) -> bool:
+        """Mark the session used at ``now`` unless it was last used before ``idle_since``; false if
+        it is idle (or gone). Its last use starts as its creation time."""
+
+    # -- second factor (TOTP) ------------------------------------------------------------
+    @abstractmethod
+    async def get_totp(self, username: str) -> TotpRecord | None: ...
+
+    @abstractmethod
+    async def set_totp(self, username: str, sealed: str | None, confirmed: bool = False) -> None:
+        """Replace the user's second factor (last step back to 0); None removes it."""
+
+    @abstractmethod
+    async def use_totp_step(self, username: str, step: int, confirm: bool = False) -> bool:
+        """Atomically accept a code's time step if it is later than every step used before
+        (so a code can never be replayed); with ``confirm``, also mark the enrolment confirmed."""
 
     # -- audit -----------------------------------------------------------------------
     @abstractmethod

@@ -21,6 +21,7 @@ from casework import api
 from casework.console import routes as console
 from casework.core import CASEWORK, Casework, build_casework
 from casework.gateway import StoreCaseGateway
+from casework.probation import wiring as probation_wiring  # probation check-ins
 
 if TYPE_CHECKING:
     from caseline.app import Services
@@ -43,6 +44,7 @@ def build_gateway(backend: Backend, services: Services) -> CaseGateway:
     """Build the gateway; its store opens with the others (``services.open_stores``)."""
     casework = _build(backend, services)
     services.openers.append(casework.store.open)
+    probation_wiring.attach(services, casework)  # probation: its stores open with the others; turn extension
     metrics = services.metrics
     casework.sweeper.on_breach = lambda severity: metrics.sla_breaches.labels(severity).inc()
 
@@ -67,12 +69,16 @@ def mount(app: web.Application, services: Services) -> None:
     app[CASEWORK] = casework
     api.register(app)
     console.register(app)
+    probation = probation_wiring.mount(app, services, casework)  # probation: routes + scheduler runtime
 
     async def sweeping(app: web.Application) -> AsyncIterator[None]:
         if not opened:
             await casework.store.open()
         task = asyncio.create_task(casework.sweeper.run_forever()) if services.run_background else None
-        yield
+        if not opened:
+            await probation.open()  # probation: its stores were not in services.openers
+        async with probation.running(services.run_background):  # probation: the scheduler loop
+            yield
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -29,7 +29,7 @@ from casework.model import (
     User,
     severity_rank,
 )
-from casework.ports import CaseStore, UserExists
+from casework.ports import CaseStore, TotpRecord, UserExists
 
 QUEUE_SORT = [("sev", DESCENDING), ("opened_at", ASCENDING)]
 _USER_FIELDS = {"disabled", "password_hash", "failed_logins", "locked_until", "last_seen_at", "role", "teams"}
@@ -377,6 +377,40 @@ class MongoCaseStore(CaseStore):
             await self.db.case_sessions.delete_one({"_id": token_hash})
         if username is not None:
             await self.db.case_sessions.delete_many({"username": username})
+
+    async def touch_session(self, token_hash: str, now: datetime, idle_since: datetime) -> bool:
+        result = await self.db.case_sessions.update_one(
+            {
+                "_id": token_hash,
+                "$or": [
+                    {"last_used_at": {"$gte": idle_since}},
+                    {"last_used_at": None, "created_at": {"$gte": idle_since}},
+                ],
+            },
+            {"$set": {"last_used_at": now}},
+        )
+        return bool(result.matched_count == 1)
+
+    async def get_totp(self, username: str) -> TotpRecord | None:
+        d = await self.db.case_totp.find_one({"_id": username})
+        return None if d is None else TotpRecord(str(d["sealed"]), bool(d["confirmed"]), int(d["last_step"]))
+
+    async def set_totp(self, username: str, sealed: str | None, confirmed: bool = False) -> None:
+        if sealed is None:
+            await self.db.case_totp.delete_one({"_id": username})
+            return
+        await self.db.case_totp.replace_one(
+            {"_id": username}, {"sealed": sealed, "confirmed": confirmed, "last_step": 0}, upsert=True
+        )
+
+    async def use_totp_step(self, username: str, step: int, confirm: bool = False) -> bool:
+        update: dict[str, Any] = {"last_step": step}
+        if confirm:
+            update["confirmed"] = True
+        result = await self.db.case_totp.update_one(
+            {"_id": username, "last_step": {"$lt": step}}, {"$set": update}
+        )
+        return bool(result.matched_count == 1)
 
     async def append_audit(self, entry: AuditEntry) -> None:
         counter = await self.db.counters.find_one_and_update(

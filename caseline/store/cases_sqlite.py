@@ -31,7 +31,7 @@ from casework.model import (
     User,
     severity_rank,
 )
-from casework.ports import CaseStore, UserExists
+from casework.ports import CaseStore, TotpRecord, UserExists
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cases (
@@ -85,6 +85,12 @@ CREATE TABLE IF NOT EXISTS case_sessions (
     expires_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS case_sessions_user ON case_sessions (username);
+CREATE TABLE IF NOT EXISTS case_totp (
+    username TEXT PRIMARY KEY,
+    sealed TEXT NOT NULL,
+    confirmed INTEGER NOT NULL DEFAULT 0,
+    last_step INTEGER NOT NULL DEFAULT 0
+);
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     at TEXT NOT NULL,
@@ -175,6 +181,9 @@ class SqliteCaseStore(CaseStore):
     async def open(self) -> None:
         await self.db.open()
         await self.db.executescript(SCHEMA)
+        columns = {r["name"] for r in await self.db.fetchall("PRAGMA table_info(case_sessions)")}
+        if "last_used_at" not in columns:  # added with idle expiry; older files upgrade in place
+            await self.db.executescript("ALTER TABLE case_sessions ADD COLUMN last_used_at TEXT;")
 
     async def escalate(self, new: NewCase, trigger: Trigger) -> tuple[Case, bool]:
         async with self.db.tx() as conn:
@@ -506,6 +515,43 @@ class SqliteCaseStore(CaseStore):
                 await conn.execute("DELETE FROM case_sessions WHERE token_hash = ?", (token_hash,))
             if username is not None:
                 await conn.execute("DELETE FROM case_sessions WHERE username = ?", (username,))
+
+    async def touch_session(self, token_hash: str, now: datetime, idle_since: datetime) -> bool:
+        async with self.db.tx() as conn:
+            return (
+                await _changed(
+                    conn,
+                    "UPDATE case_sessions SET last_used_at = ? WHERE token_hash = ?"
+                    " AND COALESCE(last_used_at, created_at) >= ?",
+                    (_ts(now), token_hash, _ts(idle_since)),
+                )
+                == 1
+            )
+
+    async def get_totp(self, username: str) -> TotpRecord | None:
+        row = await self.db.fetchone("SELECT * FROM case_totp WHERE username = ?", (username,))
+        return None if row is None else TotpRecord(row["sealed"], bool(row["confirmed"]), row["last_step"])
+
+    async def set_totp(self, username: str, sealed: str | None, confirmed: bool = False) -> None:
+        async with self.db.tx() as conn:
+            await conn.execute("DELETE FROM case_totp WHERE username = ?", (username,))
+            if sealed is not None:
+                await conn.execute(
+                    "INSERT INTO case_totp (username, sealed, confirmed, last_step) VALUES (?,?,?,0)",
+                    (username, sealed, int(confirmed)),
+                )
+
+    async def use_totp_step(self, username: str, step: int, confirm: bool = False) -> bool:
+        confirmed = "confirmed = 1, " if confirm else ""
+        async with self.db.tx() as conn:
+            return (
+                await _changed(
+                    conn,
+                    f"UPDATE case_totp SET {confirmed}last_step = ? WHERE username = ? AND last_step < ?",
+                    (step, username, step),
+                )
+                == 1
+            )
 
     async def append_audit(self, entry: AuditEntry) -> None:
         async with self.db.tx() as conn:

@@ -34,6 +34,9 @@ def layout(title: str, body: str, user: User | None = None, csrf: str = "", page
         links = [("/console/queue", "Queue")]
         if user.role == "supervisor":
             links.append(("/console/dashboard", "Dashboard"))
+        if user.role in ("probation_officer", "supervisor"):  # probation check-ins (casework/probation)
+            links.append(("/console/probation", "Check-ins"))
+        links.append(("/console/account", "Account"))
         items = "".join(f'<li><a href="{h}">{t}</a></li>' for h, t in links)
         nav = (
             f'<nav aria-label="Console"><ul>{items}</ul><form method="post" action="/console/logout">'
@@ -66,6 +69,61 @@ def login_page(error: str = "") -> str:
             '<button type="submit">Log in</button></form>'
         ),
     )
+
+
+def _ticket_form(ticket: str, label: str) -> str:
+    return (
+        '<form method="post" action="/console/login/totp" class="stack">'
+        f'<input type="hidden" name="ticket" value="{e(ticket)}">'
+        '<label for="totp">Code from your authenticator app</label>'
+        '<input id="totp" name="totp" inputmode="numeric" pattern="[0-9 ]{6,7}" maxlength="7"'
+        ' autocomplete="one-time-code" required autofocus>'
+        f'<button type="submit">{e(label)}</button></form>'
+    )
+
+
+def totp_page(ticket: str, error: str = "") -> str:
+    """The second login step: the password was right, now the one-time code."""
+    alert = f'<p class="error" role="alert">{e(error)}</p>' if error else ""
+    return layout("Two-step login", alert + _ticket_form(ticket, "Log in"))
+
+
+def _secret_block(secret: str, uri: str) -> str:
+    grouped = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+    return (
+        "<p>Add this account to an authenticator app (for example one that scans or accepts an"
+        " <code>otpauth</code> link). This secret is shown only now.</p>"
+        f'<dl class="facts"><dt>Secret</dt><dd><code>{e(grouped)}</code></dd>'
+        f'<dt>Link</dt><dd><a href="{e(uri)}">{e(uri)}</a></dd></dl>'
+    )
+
+
+def enrol_page(ticket: str, secret: str, uri: str, error: str = "") -> str:
+    """Enrolment during login, for roles that must have a second factor."""
+    alert = f'<p class="error" role="alert">{e(error)}</p>' if error else ""
+    return layout(
+        "Set up two-step login",
+        alert
+        + "<p>Your role needs a code from an authenticator app as well as your password.</p>"
+        + _secret_block(secret, uri)
+        + _ticket_form(ticket, "Confirm and log in"),
+    )
+
+
+def account_page(user: User, csrf: str, enrolled: bool, secret: str = "", uri: str = "") -> str:
+    if secret:
+        body = _secret_block(secret, uri) + (
+            "<p>Your next login will ask for a code from the app; the first code confirms the set-up.</p>"
+        )
+    elif enrolled:
+        body = "<p>Two-step login is on. If you lose the device, ask an admin to reset it.</p>"
+    else:
+        body = (
+            "<p>Two-step login is off. Turn it on so a stolen password alone cannot open the console.</p>"
+            '<form method="post" action="/console/account/totp" class="stack">'
+            f'{_hidden(csrf)}<button type="submit">Set up two-step login</button></form>'
+        )
+    return layout("Your account", body, user, csrf, "account")
 
 
 def error_page(status: int, reason: str, user: User | None = None, csrf: str = "") -> str:

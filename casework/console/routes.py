@@ -16,9 +16,10 @@ from typing import Any
 
 from aiohttp import web
 
+from casework.accounts import EnrolmentNeeded, SecondFactorNeeded, TooManyAttempts
 from casework.console import charts, pages
 from casework.errors import CaseworkError, Unauthorized
-from casework.http import SESSION_COOKIE, casework_of, principal, set_session_cookie
+from casework.http import SESSION_COOKIE, casework_of, client_address, principal, set_session_cookie
 from casework.model import User
 
 STATIC = Path(__file__).parent.parent / "static"
@@ -28,6 +29,13 @@ Action = Callable[[web.Request, User, str, Any], Awaitable[None]]
 
 def _html(body: str, status: int = 200) -> web.Response:
     return web.Response(text=body, status=status, content_type=HTML, headers={"Cache-Control": "no-store"})
+
+
+def _login_failed(exc: CaseworkError, page: str) -> web.Response:
+    response = _html(page, exc.status)
+    if isinstance(exc, TooManyAttempts):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 async def _page(request: web.Request, form: Any = None) -> tuple[User, str]:
@@ -54,10 +62,39 @@ async def login(request: web.Request) -> web.StreamResponse:
     cw = casework_of(request)
     try:
         token, _session = await cw.accounts.login(
-            str(form.get("username", ""))[:64], str(form.get("password", "")), "cookie"
+            str(form.get("username", ""))[:64], str(form.get("password", "")), "cookie",
+            address=client_address(request),
         )
+    except SecondFactorNeeded as exc:
+        return _html(pages.totp_page(cw.accounts.ticket(exc.user)))
+    except EnrolmentNeeded as exc:
+        enrolment = await cw.accounts.begin_enrolment(exc.user)
+        return _html(pages.enrol_page(cw.accounts.ticket(exc.user), enrolment.secret, enrolment.uri))
     except CaseworkError as exc:
-        return _html(pages.login_page(exc.reason), exc.status)
+        return _login_failed(exc, pages.login_page(exc.reason))
+    return _signed_in(request, token)
+
+
+async def login_totp(request: web.Request) -> web.StreamResponse:
+    """The second step: the ticket from the first stands for the password, plus the code."""
+    form = await request.post()
+    cw = casework_of(request)
+    ticket = str(form.get("ticket", ""))[:256]
+    try:
+        token, _session = await cw.accounts.login_with_ticket(
+            ticket, str(form.get("totp", ""))[:16] or None, "cookie", client_address(request)
+        )
+    except (SecondFactorNeeded, EnrolmentNeeded) as exc:
+        return _html(pages.totp_page(cw.accounts.ticket(exc.user), exc.reason), exc.status)
+    except CaseworkError as exc:
+        if exc.status == 401 and "code" in exc.reason:
+            return _login_failed(exc, pages.totp_page(ticket, exc.reason))
+        return _login_failed(exc, pages.login_page(exc.reason))
+    return _signed_in(request, token)
+
+
+def _signed_in(request: web.Request, token: str) -> web.StreamResponse:
+    cw = casework_of(request)
     response = web.HTTPSeeOther("/console/queue")
     set_session_cookie(
         response, token, cw.secure_cookies or request.secure, int(cw.config.session_lifetime.total_seconds())
@@ -75,6 +112,28 @@ async def logout(request: web.Request) -> web.StreamResponse:
     response = web.HTTPSeeOther("/console/login")
     response.del_cookie(SESSION_COOKIE, path="/")
     raise response
+
+
+async def account(request: web.Request) -> web.StreamResponse:
+    cw = casework_of(request)
+    try:
+        user, csrf = await _page(request)
+        enrolled = await cw.accounts.has_second_factor(user.username)
+    except CaseworkError as exc:
+        return _fail(exc)
+    return _html(pages.account_page(user, csrf, enrolled))
+
+
+async def account_totp(request: web.Request) -> web.StreamResponse:
+    """Opt in to two-step login; the secret is on this one response and never again."""
+    form = await request.post()
+    cw = casework_of(request)
+    try:
+        user, csrf = await _page(request, form)
+        enrolment = await cw.accounts.begin_enrolment(user)
+    except CaseworkError as exc:
+        return _fail(exc)
+    return _html(pages.account_page(user, csrf, False, enrolment.secret, enrolment.uri))
 
 
 async def queue(request: web.Request) -> web.StreamResponse:
@@ -201,7 +260,10 @@ def register(app: web.Application) -> None:
     app.router.add_get("/console", index)
     app.router.add_get("/console/login", login_form)
     app.router.add_post("/console/login", login)
+    app.router.add_post("/console/login/totp", login_totp)
     app.router.add_post("/console/logout", logout)
+    app.router.add_get("/console/account", account)
+    app.router.add_post("/console/account/totp", account_totp)
     app.router.add_get("/console/queue", queue)
     app.router.add_post("/console/queue/claim", claim_next)
     app.router.add_get("/console/events", events)

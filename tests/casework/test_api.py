@@ -131,8 +131,10 @@ OTHER_PERMISSION = {
     "/users/{username}/disable": "users.manage",
     "/users/{username}/enable": "users.manage",
     "/users/{username}/password": "users.manage",
+    "/users/{username}/sessions": "users.manage",
+    "/users/{username}/totp": "users.manage",
 }
-PUBLIC = {"/auth/login", "/auth/logout", "/heartbeat", "/openapi.json"}
+PUBLIC = {"/auth/login", "/auth/totp/enrol", "/auth/logout", "/heartbeat", "/openapi.json"}
 VALID_BODY: dict[str, dict[str, Any]] = {
     "/cases/{id}/messages": {"text": "hello"},
     "/cases/{id}/notes": {"text": "a note"},
