@@ -96,7 +96,7 @@ class ViberClient:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(timeout=self.timeout)
         async with self._session.post(f"{self.base}/{endpoint}", json=body,
-                                      headers={AUTH_HEADER: self.token}) as resp:
+                                      headers={AUTH_HEADER: self.token}, timeout=self.timeout) as resp:
             try:
                 return resp.status, await resp.json(content_type=None)
             except ValueError:

@@ -142,7 +142,7 @@ class GraphClient:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(timeout=self.timeout)
         headers = {"Authorization": f"Bearer {self.token}"}
-        async with self._session.post(self.url, json=body, headers=headers) as resp:
+        async with self._session.post(self.url, json=body, headers=headers, timeout=self.timeout) as resp:
             try:
                 return resp.status, await resp.json(content_type=None)
             except ValueError:

@@ -88,7 +88,8 @@ def build_casework(
         desk, notifiers if notifiers is not None else notifiers_for(settings, config, http), public
     )
     return Casework(
-        settings, config, store, desk, Accounts(store, config, auditor, clock, secret_key=settings.secret_key), sweeper, http, hub
+        settings, config, store, desk,
+        Accounts(store, config, auditor, clock, secret_key=settings.secret_key), sweeper, http, hub,
     )
 
 
