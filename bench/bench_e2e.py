@@ -98,7 +98,8 @@ def telegram_update(n: int, user: int, text: str) -> dict[str, Any]:
 
 def whatsapp_update(n: int, user: int, text: str) -> dict[str, Any]:
     wa_id = f"4479{user:08d}"
-    return {"object": "whatsapp_business_account", "entry": [{"id": "WABA1", "changes": [{"field": "messages", "value": {
+    return {"object": "whatsapp_business_account", "entry": [{"id": "WABA1", "changes": [{
+        "field": "messages", "value": {
         "messaging_product": "whatsapp",
         "metadata": {"display_phone_number": "15550001111", "phone_number_id": PHONE_ID},
         "contacts": [{"profile": {"name": "Ana"}, "wa_id": wa_id}],
@@ -117,7 +118,10 @@ class Result:
 
     def line(self) -> str:
         lat = sorted(self.latencies_ms)
-        p = (lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] if lat else float("nan"))
+
+        def p(q: float) -> float:
+            return lat[min(len(lat) - 1, int(q * len(lat)))] if lat else float("nan")
+
         out = (f"{self.name}: sent {self.sent}, accepted {self.accepted}, replied {len(lat)} "
                f"in {self.seconds:.1f}s -> {len(lat) / self.seconds:.0f} replies/s; "
                f"webhook-to-reply p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms")
@@ -239,8 +243,8 @@ async def main(rate: float, seconds: float, store: str) -> None:
             sig = hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
             return {"Content-Type": "application/json", "X-Hub-Signature-256": f"sha256={sig}"}
 
-        await load("warm-up", base + "/webhooks/telegram", tg_headers, lambda n, u, t: telegram_update(900000 + n, u, t),
-                   lambda u: f"tg:{u}", Recorder(), 50, 1)
+        await load("warm-up", base + "/webhooks/telegram", tg_headers,
+                   lambda n, u, t: telegram_update(900000 + n, u, t), lambda u: f"tg:{u}", Recorder(), 50, 1)
         results.append(await load("caseline telegram", base + "/webhooks/telegram", tg_headers, telegram_update,
                                   lambda u: f"tg:{u}", rec, rate, seconds, case_probe))
         results.append(await load("caseline whatsapp", base + "/webhooks/whatsapp", wa_headers, whatsapp_update,
