@@ -10,6 +10,7 @@ it was held is recorded in ``dropped`` instead.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import time
@@ -193,10 +194,8 @@ class FakeTelegramApi(FakePlatformServer):
         pending = [u for u in self.updates if u["update_id"] >= offset]
         if not pending:
             self.new_updates.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.new_updates.wait(), timeout=min(float(p.get("timeout", 0)), 1.0))
-            except TimeoutError:
-                pass
             pending = [u for u in self.updates if u["update_id"] >= offset]
         return _ok(pending[: int(p.get("limit", 100))])
 
