@@ -17,6 +17,7 @@ from aiohttp import web
 from bots import telegram, viber, whatsapp
 from bots.base import Sender
 from bots.common import Intake
+from bots.ratelimit import KeyedBuckets, Pacer, TokenBucket
 from caseline.settings import SettingsError
 
 if TYPE_CHECKING:
@@ -36,7 +37,11 @@ def build_senders(services: Services) -> dict[str, Sender]:
             bot = telegram.make_bot(s)
         except TokenValidationError as exc:
             raise SettingsError(f"CASELINE_TELEGRAM_TOKEN: {exc}") from exc
-        senders[telegram.CHANNEL] = telegram.TelegramSender(bot, intake(services, telegram.CHANNEL))
+        pacer = Pacer(
+            KeyedBuckets(rate=s.telegram_chat_rate, burst=3.0),
+            TokenBucket(rate=s.telegram_global_rate, burst=s.telegram_global_rate),
+        )
+        senders[telegram.CHANNEL] = telegram.TelegramSender(bot, intake(services, telegram.CHANNEL), pacer)
     if s.whatsapp_access_token:
         if not s.whatsapp_phone_number_id:
             raise SettingsError("CASELINE_WHATSAPP_PHONE_NUMBER_ID: required when WhatsApp is on")

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     telegram_token: str = ""
     telegram_webhook_secret: str = ""
     telegram_api_base: str = "https://api.telegram.org"
+    # Telegram's limits: about 1 message a second per chat and 30 a second overall, more
+    # with paid broadcasts; raise the overall rate only if the bot's quota allows it.
+    telegram_chat_rate: float = Field(1.0, gt=0)
+    telegram_global_rate: float = Field(30.0, gt=0)
     whatsapp_verify_token: str = ""
     whatsapp_app_secret: str = ""
     whatsapp_access_token: str = ""

@@ -163,7 +163,11 @@ class SqliteDb:
         if self._conn is not None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = await aiosqlite.connect(self.path, isolation_level=None, timeout=30.0)
+        pending = aiosqlite.connect(self.path, isolation_level=None, timeout=30.0)
+        # A connection someone forgot to close must not keep the process alive at exit;
+        # SQLite's WAL keeps the file consistent if the thread stops mid-transaction.
+        pending._thread.daemon = True
+        conn = await pending
         conn.row_factory = aiosqlite.Row
         await conn.execute("PRAGMA journal_mode=WAL")
         await conn.execute("PRAGMA synchronous=NORMAL")

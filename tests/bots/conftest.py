@@ -87,8 +87,10 @@ def bot_settings(settings: Settings, tg_api: FakeTelegramApi, graph_api: FakeGra
 
 
 @pytest.fixture
-async def services(bot_settings: Settings, stages: Stages) -> Services:
-    return await build_services(bot_settings, stages=stages)
+async def services(bot_settings: Settings, stages: Stages) -> AsyncIterator[Services]:
+    built = await build_services(bot_settings, stages=stages)
+    yield built
+    await built.store.close()  # an open aiosqlite thread would keep the test process alive
 
 
 @pytest.fixture

@@ -11,8 +11,10 @@ from caseline.settings import Settings
 
 
 @pytest.fixture
-async def services(settings: Settings, stages: Stages) -> Services:
-    return await build_services(settings, stages=stages)
+async def services(settings: Settings, stages: Stages) -> AsyncIterator[Services]:
+    built = await build_services(settings, stages=stages)
+    yield built
+    await built.store.close()  # an open aiosqlite thread would keep the test process alive
 
 
 @pytest.fixture
