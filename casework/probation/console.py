@@ -16,7 +16,6 @@ from aiohttp import web
 from casework.console.pages import e, layout
 from casework.errors import BadInput, CaseworkError, Unauthorized
 from casework.http import principal
-from casework.model import User
 from casework.probation.api import PROBATION
 from casework.probation.charts import calendar_svg, mood_svg
 from casework.probation.model import Enrolment
@@ -198,7 +197,3 @@ def register(app: web.Application) -> None:
     app.router.add_get("/console/probation/{id}/export.csv", _guard(export))
     for action in ("pause", "resume", "end", "code"):
         app.router.add_post(f"/console/probation/{{id}}/{action}", _guard(_action(action)))
-
-
-def officer_only(user: User) -> bool:
-    return user.role in ("probation_officer", "supervisor")
