@@ -44,7 +44,7 @@ class FakePlatformServer:
         self.url = ""
 
     async def start(self) -> str:
-        self._runner = web.AppRunner(self.app, access_log=None, handler_cancellation=False)
+        self._runner = web.AppRunner(self.app, access_log=None, handler_cancellation=False, shutdown_timeout=2.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
