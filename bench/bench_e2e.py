@@ -149,13 +149,14 @@ async def load(
             nonlocal accepted
             user = 10_000_000 + n + random.randint(0, 10) * 1_000_000_000
             risky = n % 50 == 25
+            probed = n % 250 == 25
             text = random.choice(RISK if risky else PLAIN)
             body = json.dumps(payload_for(n, user, text)).encode()
             sent_at[chat_key(user)] = time.perf_counter()
             async with http.post(url, data=body, headers=headers_for(body)) as r:
                 if r.status == 200:
                     accepted += 1
-            if risky and case_probe is not None:
+            if probed and case_probe is not None:
                 probes.append(asyncio.create_task(case_probe(http, user, sent_at[chat_key(user)], case_ms)))
 
         tasks = []
@@ -212,7 +213,7 @@ async def main(rate: float, seconds: float, store: str) -> None:
         "CASELINE_WHATSAPP_API_BASE": f"{fake_url}/v25.0",
     }
     subprocess.run([sys.executable, "-m", "caseline.cli", "users", "add", "bench", "--role", "supervisor",
-                    "--team", "default", "--password-stdin"], input=b"bench-password-123456\n", env=env, check=True,
+                    "--team", "default", "--password-stdin"], input=b"loadtest-pass-8410-xyz\n", env=env, check=True,
                    cwd=ROOT, capture_output=True)
     base = f"http://127.0.0.1:{port}"
     server = start_process([sys.executable, "-m", "caseline.cli", "serve", "--log-level", "warning"], env, port,
@@ -220,7 +221,7 @@ async def main(rate: float, seconds: float, store: str) -> None:
     results: list[Result] = []
     try:
         async with aiohttp.ClientSession() as http, http.post(
-            base + "/api/v1/auth/login", json={"username": "bench", "password": "bench-password-123456"}
+            base + "/api/v1/auth/login", json={"username": "bench", "password": "loadtest-pass-8410-xyz"}
         ) as r:
             token = (await r.json())["token"]
         auth = {"Authorization": f"Bearer {token}"}
@@ -234,7 +235,7 @@ async def main(rate: float, seconds: float, store: str) -> None:
                 if any(c.get("contact_id") in (cid, wa) for c in cases):
                     out.append((time.perf_counter() - t0) * 1000)
                     return
-                await asyncio.sleep(0.02)
+                await asyncio.sleep(0.1)  # the probe must not become the load
 
         def tg_headers(body: bytes) -> dict[str, str]:
             return {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": SECRET}
