@@ -10,6 +10,8 @@ from typing import Any
 import click
 from aiohttp import web
 
+from bots.cli import telegram_group, viber_group
+from bots.wiring import run_telegram_polling
 from caseline import logs
 from caseline.app import Services, build_services, create_app, describe
 from caseline.chat import run_chat
@@ -37,8 +39,14 @@ def _configure_logging(level: str, fmt: str = "json") -> None:
     logs.configure(level, fmt)
 
 
-async def _serve(settings: Settings, banner: list[str], *, demo: bool = False) -> None:
+async def _serve(
+    settings: Settings, banner: list[str], *, demo: bool = False, telegram_polling: bool = False
+) -> None:
     services = await build_services(settings)
+    if telegram_polling:
+        if "telegram" not in services.senders:
+            raise click.ClickException("--telegram-polling needs CASELINE_TELEGRAM_TOKEN")
+        services.tasks.append(asyncio.create_task(run_telegram_polling(services)))
     if demo:
         username, password = await seed_demo_user(services)
         base = f"http://{settings.host}:{settings.port}"
@@ -80,7 +88,8 @@ def main() -> None:
 @click.option("--port", type=int, default=None, help="Port to listen on (CASELINE_PORT).")
 @click.option("--log-level", default="info", show_default=True)
 @click.option("--log-format", type=click.Choice(["json", "text"]), default="json", show_default=True)
-def serve(host: str | None, port: int | None, log_level: str, log_format: str) -> None:
+@click.option("--telegram-polling", is_flag=True, help="Take Telegram updates by long polling (development).")
+def serve(host: str | None, port: int | None, log_level: str, log_format: str, telegram_polling: bool) -> None:
     """Run the service for production: settings come from CASELINE_* and CASELINE_CONFIG."""
     _configure_logging(log_level, log_format)
     settings = _settings(host=host, port=port)
@@ -88,7 +97,7 @@ def serve(host: str | None, port: int | None, log_level: str, log_format: str) -
         raise click.ClickException(
             "CASELINE_SECRET_KEY is not set; production needs a fixed secret (use 'caseline demo' to try it)"
         )
-    asyncio.run(_serve(settings, []))
+    asyncio.run(_serve(settings, [], telegram_polling=telegram_polling))
 
 
 @main.command()
@@ -131,6 +140,8 @@ main.add_command(nlu_group)
 main.add_command(screen_command)
 main.add_command(lexicons_group)
 main.add_command(users_group)
+main.add_command(telegram_group)
+main.add_command(viber_group)
 
 
 def _open_case_check(settings: Settings, backend: Backend) -> Callable[[str], Awaitable[bool]]:

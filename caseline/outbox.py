@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Mapping
 from datetime import timedelta
 
 from bots.base import Sender, SendResult
@@ -35,7 +34,7 @@ class OutboxWorker:
     def __init__(
         self,
         store: ConversationStore,
-        senders: Mapping[str, Sender],
+        senders: dict[str, Sender],
         owner: str,
         *,
         lease_seconds: float = 30.0,
@@ -44,7 +43,8 @@ class OutboxWorker:
     ) -> None:
         self.metrics = metrics or Metrics()
         self.store = store
-        self.senders = dict(senders)
+        # Shared, not copied: platform senders are added after the worker is built.
+        self.senders = senders
         self.owner = owner
         self.lease = timedelta(seconds=lease_seconds)
         self.clock = clock
