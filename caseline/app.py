@@ -7,7 +7,6 @@ passed explicitly; nothing is looked up from a global.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -207,7 +206,8 @@ async def request_timeout(request: web.Request, handler: Handler) -> web.StreamR
     """Bound every request (a slow client or a stuck store must not pin a worker), except streams."""
     if request.path.startswith(LONG_LIVED):
         return await handler(request)
-    return await asyncio.wait_for(handler(request), timeout=REQUEST_TIMEOUT_S)
+    async with asyncio.timeout(REQUEST_TIMEOUT_S):
+        return await handler(request)
 
 
 @web.middleware
@@ -241,6 +241,18 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ready" if ok else "store unreachable"}, status=200 if ok else 503)
 
 
+async def stop_tasks(tasks: list[asyncio.Task[None]], grace: float = 10.0) -> None:
+    """Cancel background loops and wait a bounded time: a loop that ignores its cancellation
+    must not keep the process (or a test run) alive forever."""
+    for task in tasks:
+        task.cancel()
+    if not tasks:
+        return
+    _done, stuck = await asyncio.wait(tasks, timeout=grace)
+    for task in stuck:
+        log.error("background task %s did not stop within %.0f s", task.get_name(), grace)
+
+
 def create_app(services: Services, *, background: bool = True) -> web.Application:
     app = web.Application(
         client_max_size=services.settings.max_body_bytes,
@@ -260,11 +272,7 @@ def create_app(services: Services, *, background: bool = True) -> web.Applicatio
             services.tasks.append(asyncio.create_task(services.outbox.run_forever()))
             services.tasks.append(asyncio.create_task(_recovery_loop(services)))
         yield
-        for task in services.tasks:
-            task.cancel()
-        for task in services.tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(services.tasks)
         await services.pipeline.close()
         await services.store.close()
 

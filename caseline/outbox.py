@@ -8,7 +8,6 @@ queue is claimed, so replies reach a contact in the order they were decided.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from datetime import timedelta
@@ -17,6 +16,7 @@ from bots.base import Sender, SendResult
 from caseline.metrics import Metrics, seconds_since
 from caseline.pipeline import Clock, utcnow
 from caseline.store.base import ConversationStore, OutboxItem
+from caseline.waiting import wait_set
 
 log = logging.getLogger("caseline.outbox")
 
@@ -71,8 +71,7 @@ class OutboxWorker:
             if attempted:
                 continue
             self.wakeup.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wakeup.wait(), timeout=idle)
+            await wait_set(self.wakeup, idle)
 
     async def _deliver(self, item: OutboxItem) -> None:
         sender = self.senders.get(item.channel)

@@ -22,7 +22,6 @@ counts one; past ``max_attempts`` it is failed without running again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -34,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from caseline.store.base import StoreError
 from caseline.store.factory import Backend
 from caseline.store.jobs_base import Job, JobStore
+from caseline.waiting import wait_set
 
 log = logging.getLogger("caseline.scheduler")
 
@@ -158,5 +158,4 @@ class Scheduler:
                 report = RunReport()
             if report.claimed >= self.batch:
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), poll)
+            await wait_set(stop, poll)

@@ -244,7 +244,8 @@ async def events(request: web.Request) -> web.StreamResponse:
         await response.write(b"retry: 3000\n\n")
         while True:
             try:
-                event = await asyncio.wait_for(queue.get(), timeout=15)
+                async with asyncio.timeout(15):
+                    event = await queue.get()
             except TimeoutError:
                 await response.write(b": keep-alive\n\n")
                 continue

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from caseline.scheduler import Scheduler, job_store
 from caseline.store.factory import Backend
+from caseline.waiting import wait_set
 from casework.probation import api
 from casework.probation import console as console_routes
 from casework.probation.extension import ProbationExtension
@@ -83,8 +84,7 @@ class Runtime:
                 await self.scheduler.run_forever(poll=1.0, stop=stop)
             except Exception:
                 log.exception("probation scheduler pass failed")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 2.0)
+                await wait_set(stop, 2.0)
 
     @contextlib.asynccontextmanager
     async def running(self, background: bool) -> AsyncIterator[None]:

@@ -10,7 +10,6 @@ it was held is recorded in ``dropped`` instead.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 import time
@@ -19,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from caseline.waiting import wait_set
 
 
 @dataclass
@@ -194,8 +195,7 @@ class FakeTelegramApi(FakePlatformServer):
         pending = [u for u in self.updates if u["update_id"] >= offset]
         if not pending:
             self.new_updates.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.new_updates.wait(), timeout=min(float(p.get("timeout", 0)), 1.0))
+            await wait_set(self.new_updates, min(float(p.get("timeout", 0)), 1.0))
             pending = [u for u in self.updates if u["update_id"] >= offset]
         return _ok(pending[: int(p.get("limit", 100))])
 
