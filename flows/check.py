@@ -2,8 +2,9 @@
 
 ``check_dir`` is what ``caseline flows check`` and ``FlowEngine.load`` both run:
 YAML syntax and schema (via :mod:`flows.loader`), then dangling node and flow
-references, unreachable nodes, missing translations and channel limits. Each
-problem carries the file and line a content designer should open.
+references, unreachable nodes, missing translations, channel limits and a consent
+version nobody can agree to. Each problem carries the file and line a content designer
+should open.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def check_sources(
         problems.append(Problem(str(content_dir / CONFIG_FILE), 1, "no config file found"))
     for src in configs:
         problems += _check_config(src, known, required_langs, translations)
+        problems += _check_consent(src, flows)
     return problems
 
 
@@ -167,3 +169,30 @@ def _check_config(
             yield src.problem(("globals", i, "words"),
                               f"global {command['id']!r}: no words for {', '.join(missing)}",
                               translations)
+
+
+def _check_consent(config: SourceFile, flows: list[SourceFile]) -> Iterator[Problem]:
+    """A notice version needs a step that records agreement to it, and the other way round.
+
+    Without a ``record_consent`` step in onboarding nobody could ever agree, so every
+    contact would be stuck in front of the notice; without a version a recorded consent
+    would not say what was agreed to.
+    """
+    data = _data(config)
+    steps = [
+        (src, i, node["id"])
+        for src in flows
+        for i, node in enumerate(_data(src)["nodes"])
+        if node.get("type") == "record_consent"
+    ]
+    if "consent_version" not in data:
+        for src, i, node_id in steps:
+            yield src.problem(("nodes", i, "type"),
+                              f"{node_id}: record_consent needs consent_version in {CONFIG_FILE}")
+        return
+    onboarding = data["onboarding_flow"]
+    present = {_data(src)["flow"] for src in flows}
+    if onboarding in present and not any(_data(src)["flow"] == onboarding for src, _, _ in steps):
+        yield config.problem(("consent_version",),
+                             f"consent_version is set, but flow {onboarding!r} has no "
+                             "record_consent step, so nobody could agree to the notice")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from caseline.messages import Reply
@@ -15,7 +16,11 @@ from caseline.messages import Reply
 
 @dataclass(frozen=True, slots=True)
 class FlowInput:
-    """One turn from the contact, after screening and NLU."""
+    """One turn from the contact, after screening and NLU.
+
+    ``received_at`` is when the message arrived; the engine has no clock, so this is
+    the only time it knows (a consent record is stamped with it).
+    """
 
     text: str | None = None
     payload: str | None = None
@@ -25,6 +30,7 @@ class FlowInput:
     channel: str = "webchat"
     lang_hint: str | None = None
     country: str | None = None
+    received_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,11 @@ The session is plain JSON the service stores between turns::
 
 The top frame is the running flow; frames below wait for a sub-flow to return.
 Nothing here reads a clock or does I/O; problems become ``FlowError`` events.
+
+Consent gates everything else: while a contact has not agreed to the privacy notice
+version in ``_config.yml``, only the onboarding flow and the ``before_onboarding``
+globals run for them. A contact who agreed to an older version gets the onboarding flow
+pushed in front of whatever they were doing, so agreeing resumes it and declining drops it.
 """
 
 from __future__ import annotations
@@ -20,7 +25,15 @@ from flows import commands
 from flows.events import FlowEnded, FlowError, FlowEvent, FlowInput, SendReply, SetField, StepResult
 from flows.library import Library
 from flows.nodes import NODE_KINDS
-from flows.spec import MAX_STACK, Flow, GlobalCommand, Node, Text, localize
+from flows.spec import (
+    CONSENT_VERSION_FIELD,
+    MAX_STACK,
+    Flow,
+    GlobalCommand,
+    Node,
+    Text,
+    localize,
+)
 
 MAX_NODES_PER_TURN = 200
 
@@ -98,6 +111,10 @@ class Run:
     def lang(self) -> str:
         return self.fields.get("lang") or self.config.default_lang
 
+    @property
+    def consent_version(self) -> int | None:
+        return self.config.consent_version
+
     def text(self, text: Text) -> str:
         flow = self.top_flow()
         default = flow.default_lang if flow else self.config.default_lang
@@ -120,6 +137,7 @@ class Run:
             "intent": commands.confident_intent(self.inp),
             "payload": self.inp.payload,
             "text": self.inp.text,
+            "consent": self.consent(),
         }
         if source in simple:
             return simple[source]
@@ -176,19 +194,69 @@ class Run:
         frame = self.state.stack[-1]
         return self.library.pinned(frame.flow, frame.rev)
 
+    def consent(self) -> str | None:
+        """``current``, ``outdated`` (agreed to an older notice) or None (never agreed).
+
+        Content without a ``consent_version`` asks for no consent, so everyone is current.
+        """
+        wanted = self.config.consent_version
+        agreed = self.fields.get(CONSENT_VERSION_FIELD)
+        if wanted is None:
+            return "current"
+        if not agreed:
+            return None
+        return "current" if agreed.strip() == str(wanted) else "outdated"
+
     def onboarded(self) -> bool:
+        return self.consent() == "current" and self._profile_complete()
+
+    def _profile_complete(self) -> bool:
         return all(self.fields.get(name) for name in self.config.onboarded_fields)
+
+    def _known(self) -> bool:
+        """Onboarded once, perhaps under an older notice: worth taking where they asked to go."""
+        return self.consent() is not None and self._profile_complete()
+
+    def _open_without_consent(self, flow_id: str) -> bool:
+        """Flows a contact may be in before agreeing: onboarding, stop, delete, help, language."""
+        return flow_id == self.config.onboarding_flow or any(
+            g.before_onboarding and g.flow == flow_id for g in self.config.globals
+        )
 
     def handle(self) -> None:
         waiting = self._waiting_node()
         command = commands.detect(self.config, self.inp, self.lang)
         if command is not None:
             self._run_command(command, waiting is not None)
-        elif waiting is not None:
-            self._answer(*waiting)
-        else:
+        elif waiting is None:
             self._start_idle()
+        elif self.consent() == "current" or self._open_without_consent(waiting[0].id):
+            self._answer(*waiting)
+        # Otherwise the answer is left unread: the question is asked again after consent.
+        self._put_consent_first()
         self.advance()
+
+    def _put_consent_first(self) -> None:
+        """Slot the onboarding flow above the topmost flow that needs consent.
+
+        Slotting it in (rather than replacing the stack) lets an agreeing contact resume
+        what they were doing, and lets a global they just asked for (help, language, delete)
+        run first, with the notice right after it.
+        """
+        if self.consent() == "current":
+            return
+        stack = self.state.stack
+        if any(f.flow == self.config.onboarding_flow for f in stack):
+            return
+        gated = [i for i, f in enumerate(stack) if not self._open_without_consent(f.flow)]
+        if not gated:
+            return
+        onboarding = self.library.latest(self.config.onboarding_flow)
+        if onboarding is None or len(stack) >= MAX_STACK:
+            self.end_all()  # nothing may run ahead of the notice, even what cannot resume
+            self.enter_flow(self.config.onboarding_flow, None, returns=False)
+        else:
+            stack.insert(gated[-1] + 1, Frame(onboarding.id, onboarding.rev, onboarding.start))
 
     def _waiting_node(self) -> tuple[Flow, Node] | None:
         if not self.state.waiting:
@@ -212,13 +280,13 @@ class Run:
             kind.retry(self, flow, node)
 
     def _start_idle(self) -> None:
-        target = commands.intent_flow(self.config, self.inp) if self.onboarded() else None
+        target = commands.intent_flow(self.config, self.inp) if self._known() else None
         if target is None:
-            target = self.config.main_flow if self.onboarded() else self.config.onboarding_flow
+            target = self.config.main_flow if self._known() else self.config.onboarding_flow
         self.enter_flow(target, None, returns=False)
 
     def _run_command(self, command: GlobalCommand, interrupted: bool) -> None:
-        if not (command.before_onboarding or self.onboarded()):
+        if not (command.before_onboarding or self._known()):
             self.enter_flow(self.config.onboarding_flow, None, returns=False)
             return
         push = command.mode == "push" and interrupted and len(self.state.stack) < MAX_STACK
@@ -253,6 +321,8 @@ class Run:
         if frame.node is None:
             self.state.stack.pop()
             self.emit(FlowEnded(frame.flow))
+            if frame.flow == self.config.onboarding_flow and self.consent() != "current":
+                self.end_all()  # declined: what consent was slotted in front of must not resume
             return
         found = self._current_node()
         if found is None:

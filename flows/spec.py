@@ -22,6 +22,10 @@ MAX_ROW_TITLE = 24  # WhatsApp list row title
 MAX_PAYLOAD_BYTES = 64  # Telegram callback_data
 MAX_STACK = 8
 
+# Contact fields that hold the consent record: the notice version agreed to, and when (UTC).
+CONSENT_VERSION_FIELD = "consent_version"
+CONSENT_AT_FIELD = "consent_at"
+
 Text = str | Mapping[str, str]
 
 
@@ -85,7 +89,12 @@ class GlobalCommand:
 
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
-    """Content-wide settings from ``_config.yml``."""
+    """Content-wide settings from ``_config.yml``.
+
+    ``consent_version`` is the privacy notice version a contact must have agreed to
+    before any flow but onboarding and the ``before_onboarding`` globals runs for them;
+    None means the content asks for no consent (small test contents do without).
+    """
 
     default_lang: str
     languages: tuple[str, ...]
@@ -95,6 +104,7 @@ class EngineConfig:
     retry_text: Text
     globals: tuple[GlobalCommand, ...]
     intents: Mapping[str, str]
+    consent_version: int | None = None
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> EngineConfig:
@@ -118,6 +128,7 @@ class EngineConfig:
             retry_text=data["retry_text"],
             globals=commands,
             intents=dict(data["intents"]),
+            consent_version=data.get("consent_version"),
         )
 
 

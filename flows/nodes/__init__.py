@@ -6,7 +6,7 @@ Adding a kind means one class, one entry here and one schema in ``flows/schema.j
 
 from __future__ import annotations
 
-from flows.nodes.actions import EnterFlow, Handoff, Schedule, SetFieldNode
+from flows.nodes.actions import EnterFlow, Handoff, RecordConsent, Schedule, SetFieldNode
 from flows.nodes.base import NodeKind, RunContext
 from flows.nodes.messages import End, Erase, OptOutNode, Send
 from flows.nodes.question import Question
@@ -17,6 +17,7 @@ NODE_KINDS: dict[str, NodeKind] = {
     "question": Question(),
     "router": Router(),
     "set_field": SetFieldNode(),
+    "record_consent": RecordConsent(),
     "enter_flow": EnterFlow(),
     "handoff": Handoff(),
     "schedule": Schedule(),

@@ -1,13 +1,14 @@
-"""Node kinds that change something: ``set_field``, ``enter_flow``, ``handoff``, ``schedule``."""
+"""Node kinds that change something: ``set_field``, ``record_consent``, ``enter_flow``, ``handoff``, ``schedule``."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 
 from flows.events import OpenCase, ScheduleJob
 from flows.nodes.base import JsonPath, NodeKind, RunContext
 from flows.nodes.messages import say_text
-from flows.spec import Flow, Node
+from flows.spec import CONSENT_AT_FIELD, CONSENT_VERSION_FIELD, Flow, Node
 
 
 class SetFieldNode(NodeKind):
@@ -23,6 +24,35 @@ class SetFieldNode(NodeKind):
         else:
             run.set_field(field, str(value))
         run.goto(flow.next_of(node))
+
+
+class RecordConsent(NodeKind):
+    """Keep which privacy notice version the contact agreed to, and when.
+
+    The version comes from ``_config.yml`` rather than the flow, so a content designer
+    bumps it in one place and every contact on an older version is asked again. The
+    time is the agreeing message's arrival (the engine has no clock). Without it the
+    old time is cleared rather than left beside the new version, and the gap is
+    reported, so a record never claims a time it does not know.
+    """
+
+    def enter(self, run: RunContext, flow: Flow, node: Node) -> None:
+        version = run.consent_version
+        if version is None:
+            run.error("no_consent_version", f"{flow.id}/{node.id}: no consent_version configured")
+        else:
+            at = run.inp.received_at
+            if at is None:
+                run.error("no_consent_time", f"{flow.id}/{node.id}: the input has no time")
+            run.set_field(CONSENT_AT_FIELD, utc_iso(at) if at is not None else "")
+            run.set_field(CONSENT_VERSION_FIELD, str(version))
+        run.goto(flow.next_of(node))
+
+
+def utc_iso(at: datetime) -> str:
+    """``at`` as an ISO 8601 UTC timestamp; a naive time is taken to be UTC already."""
+    aware = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    return aware.isoformat(timespec="seconds")
 
 
 class EnterFlow(NodeKind):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from flows.engine import FlowEngine
@@ -19,6 +20,9 @@ from flows.events import (
     SendReply,
     SetField,
 )
+
+# Every turn "arrives" at this time, so consent records in the goldens stay stable.
+ARRIVED = datetime(2025, 1, 6, 9, 30, tzinfo=UTC)
 
 
 def reply_summary(event: SendReply) -> Any:
@@ -59,6 +63,7 @@ def to_input(send: Mapping[str, Any]) -> FlowInput:
         intent=intent,
         intent_confidence=float(send.get("confidence", 0.9 if intent else 0.0)),
         entities={str(k): str(v) for k, v in dict(send.get("entities", {})).items()},
+        received_at=ARRIVED,
     )
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import flow_yaml, write_content
+from helpers import CONFIG, flow_yaml, write_content
 
 from flows.check import check_dir
 from flows.cli import flows_group
@@ -165,3 +165,50 @@ def test_migration_rejects_future_and_unknown_versions() -> None:
         migrate({"spec_version": 99})
     with pytest.raises(MigrationError):
         migrate({"spec_version": 0})
+
+
+def config_with(line: str) -> str:
+    """The test config with ``line`` added as line 8, just after ``onboarded_fields``."""
+    lines = CONFIG.splitlines(keepends=True)
+    assert lines[6].startswith("onboarded_fields:")
+    return "".join(lines[:7] + [line + "\n"] + lines[7:])
+
+
+RECORDS = flow_yaml("start", "- {id: agree, type: record_consent}\n- {id: e, type: end}\n")
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("two", "'two' is not of type 'integer'"),
+    ('"2"', "'2' is not of type 'integer'"),
+    ("0", "0 is less than the minimum of 1"),
+    ("1.5", "1.5 is not of type 'integer'"),
+])
+def test_bad_consent_version_is_pinned_to_its_line(tmp_path: Path, value: str, message: str) -> None:
+    root = write_content(tmp_path / "c", {"start.yml": RECORDS},
+                         config_with(f"consent_version: {value}"))
+    _, problems = check_dir(root, ("en",), "error")
+    on_line = [p for p in problems if p.file.endswith("_config.yml") and p.line == 8]
+    assert [p.message for p in on_line] == [f"schema: consent_version: {message}"], problems
+    assert all(p.severity == "error" for p in problems)
+
+
+def test_consent_version_without_a_record_consent_step(tmp_path: Path) -> None:
+    root = write_content(tmp_path / "c", {}, config_with("consent_version: 2"))
+    _, problems = check_dir(root, ("en",), "error")
+    assert [(Path(p.file).name, p.line) for p in problems] == [("_config.yml", 8)], problems
+    assert "flow 'start' has no record_consent step" in problems[0].message
+
+
+def test_record_consent_without_consent_version(tmp_path: Path) -> None:
+    root = write_content(tmp_path / "c", {"start.yml": RECORDS})
+    _, problems = check_dir(root, ("en",), "error")
+    assert [(Path(p.file).name, p.line) for p in problems] == [("start.yml", 7)], problems
+    assert "agree: record_consent needs consent_version" in problems[0].message
+
+
+def test_consent_version_with_its_step_is_clean(tmp_path: Path) -> None:
+    root = write_content(tmp_path / "c", {"start.yml": RECORDS}, config_with("consent_version: 2"))
+    _, problems = check_dir(root, ("en",), "error")
+    assert problems == []
+    result = CliRunner().invoke(flows_group, ["check", str(root), "--langs", "en"])
+    assert result.exit_code == 0, result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -26,10 +27,11 @@ inputs = st.builds(
     intent=st.none() | st.sampled_from(INTENTS),
     intent_confidence=st.floats(0, 1),
     entities=st.dictionaries(st.sampled_from(["child_age", "x"]), st.text(max_size=5), max_size=2),
+    received_at=st.none() | st.datetimes(timezones=st.none() | st.just(UTC)),
 )
 fields = st.dictionaries(
-    st.sampled_from(["lang", "role", "consent_version", "child_age_group"]),
-    st.sampled_from(["en", "ru", "parent", "young_person", "probation", "1", "", "zz"]),
+    st.sampled_from(["lang", "role", "consent_version", "consent_at", "child_age_group"]),
+    st.sampled_from(["en", "ru", "parent", "young_person", "probation", "1", "2", "", "zz"]),
 )
 junk: st.SearchStrategy[Any] = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=8),
