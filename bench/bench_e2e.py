@@ -245,7 +245,8 @@ async def main(rate: float, seconds: float, store: str) -> None:
             return {"Content-Type": "application/json", "X-Hub-Signature-256": f"sha256={sig}"}
 
         await load("warm-up", base + "/webhooks/telegram", tg_headers,
-                   lambda n, u, t: telegram_update(900000 + n, u, t), lambda u: f"tg:{u}", Recorder(), 50, 1)
+                   lambda n, u, t: telegram_update(900000 + n, u, t), lambda u: f"tg:{u}", rec, 50, 1)
+        rec.first_reply.clear()
         results.append(await load("caseline telegram", base + "/webhooks/telegram", tg_headers, telegram_update,
                                   lambda u: f"tg:{u}", rec, rate, seconds, case_probe))
         results.append(await load("caseline whatsapp", base + "/webhooks/whatsapp", wa_headers, whatsapp_update,

@@ -69,9 +69,16 @@ class KeyedBuckets:
         return bucket
 
     def _evict(self) -> None:
-        for key in list(self._buckets)[: max(0, len(self._buckets) - self.max_keys)]:
-            if self._buckets[key].idle:
-                del self._buckets[key]
+        """Drop idle buckets from the least recently used end; O(1) amortised per new key.
+
+        A busy bucket at the front stops the sweep (it is kept, and so are the keys behind
+        it), so the map may briefly exceed ``max_keys`` while many chats are active.
+        """
+        while len(self._buckets) > self.max_keys:
+            oldest = next(iter(self._buckets))
+            if not self._buckets[oldest].idle:
+                return
+            del self._buckets[oldest]
 
     def __len__(self) -> int:
         return len(self._buckets)

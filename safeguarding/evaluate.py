@@ -59,6 +59,8 @@ class Report:
     recall_by_lang: dict[str, Rate] = field(default_factory=dict)
     recall_by_category: dict[str, Rate] = field(default_factory=dict)
     critical_high: Rate = Rate(0, 0)
+    # Reaches a person at all (>= medium), whatever category: what safety hinges on.
+    escalated: Rate = Rate(0, 0)
     false_flags: Rate = Rate(0, 0)
     canonical: Rate = Rate(0, 0)
     misses: list[tuple[Case, Verdict, str]] = field(default_factory=list)
@@ -119,6 +121,7 @@ def _caught(case: Case, verdict: Verdict) -> bool:
 def evaluate(screen: RiskScreen, cases: Sequence[Case]) -> Report:
     report = Report()
     recall = [0, 0]
+    escalated = [0, 0]
     crit = [0, 0]
     benign = [0, 0]
     canon = [0, 0]
@@ -130,6 +133,8 @@ def evaluate(screen: RiskScreen, cases: Sequence[Case]) -> Report:
             ok = _caught(case, verdict)
             recall[0] += ok
             recall[1] += 1
+            escalated[0] += verdict.escalates
+            escalated[1] += 1
             lang = by_lang.setdefault(case.lang, [0, 0])
             lang[0] += ok
             lang[1] += 1
@@ -157,6 +162,7 @@ def evaluate(screen: RiskScreen, cases: Sequence[Case]) -> Report:
                 report.misses.append((case, verdict, "canonical below high"))
     report.recall = Rate(*recall)
     report.critical_high = Rate(*crit)
+    report.escalated = Rate(*escalated)
     report.false_flags = Rate(*benign)
     report.canonical = Rate(*canon)
     report.recall_by_lang = {k: Rate(*v) for k, v in sorted(by_lang.items())}
@@ -168,6 +174,7 @@ def format_report(report: Report) -> str:
     lines = [f"recall (>= medium, category found): {report.recall.describe()}"]
     lines += [f"  recall[{k}]: {v.describe()}" for k, v in report.recall_by_lang.items()]
     lines += [f"  recall[{k}]: {v.describe()}" for k, v in report.recall_by_category.items()]
+    lines.append(f"escalated to a person (>= medium, any category): {report.escalated.describe()}")
     lines.append(f"critical rated >= high: {report.critical_high.describe()}")
     lines.append(f"false flags on benign (>= medium): {report.false_flags.describe(upper=True)}")
     canon = report.canonical.describe() if report.canonical.total else "n/a (no canonical cases)"

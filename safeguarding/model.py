@@ -109,12 +109,17 @@ class Sample:
         return self.source in ("case", "dev", "nlu")
 
 
+def dev_files(eval_dir: Path) -> list[Path]:
+    """Sets written blind, scored once, then tuned on (dev-*, then dev2-*, the ex-heldout2)."""
+    return sorted(eval_dir.glob("dev-*.jsonl")) + sorted(eval_dir.glob("dev2-*.jsonl"))
+
+
 def training_files(lexicon_dir: Path | None = None, eval_dir: Path | None = None,
                    nlu_dir: Path | None = None) -> list[Path]:
     """Every file the model learns from (never the blind held-out sets)."""
     ev = eval_dir or EVAL_DIR
     files = sorted((lexicon_dir or LEXICON_DIR).glob("*.yml"))
-    files += sorted(ev.glob("cases-*.jsonl")) + sorted(ev.glob("dev-*.jsonl"))
+    files += sorted(ev.glob("cases-*.jsonl")) + dev_files(ev)
     nd = nlu_dir or NLU_DIR
     if nd.is_dir():
         files += sorted(p for d in sorted(nd.iterdir()) if d.is_dir() for p in d.glob("*.yml"))
@@ -201,7 +206,7 @@ def load_samples(lexicon_dir: Path | None = None, eval_dir: Path | None = None,
                  nlu_dir: Path | None = None) -> list[Sample]:
     ev = eval_dir or EVAL_DIR
     samples = _cases(sorted(ev.glob("cases-*.jsonl")), "case")
-    samples += _cases(sorted(ev.glob("dev-*.jsonl")), "dev")
+    samples += _cases(dev_files(ev), "dev")
     samples += _nlu(nlu_dir or NLU_DIR)
     samples += _lexicon(lexicon_dir or LEXICON_DIR)
     return samples
