@@ -29,7 +29,7 @@ from caseline.pipeline import Clock, Pipeline, Stages, utcnow
 from caseline.ports import CaseGateway
 from caseline.settings import Settings
 from caseline.store.base import ConversationStore, StoreUnavailable
-from caseline.store.factory import Backend, conversation_store, open_backend
+from caseline.store.factory import Backend, conversation_store, open_backend, with_cipher
 from casework import wiring as casework_wiring
 from casework.gateway import MemoryCaseGateway
 from flows.engine import FlowEngine
@@ -109,8 +109,10 @@ async def build_services(
     """Wire everything. With ``check_store=False`` an unreachable store does not stop the
     start: requests get 503 and the recovery loop keeps trying to open it."""
     backend = backend or open_backend(settings)
-    ring = keyring_for(settings)
-    store = conversation_store(backend, FieldCipher(ring) if ring else None)
+    if backend.cipher is None and (ring := keyring_for(settings)) is not None:
+        # One cipher for every store on the backend: conversations, cases and probation.
+        backend = with_cipher(backend, FieldCipher(ring))
+    store = conversation_store(backend, backend.cipher)
     if stages is None:
         stages = await asyncio.to_thread(load_stages, settings)
     hub = WebchatHub()

@@ -1,8 +1,9 @@
 """Envelope encryption of children's messages at rest (AES-256-GCM).
 
-Why: a conversation store holds disclosures of abuse. Encrypting the sensitive fields
-(message texts, platform user ids, conversation state) means a copied database file, a
-leaked backup or a curious DBA sees only ciphertext.
+Why: a conversation store holds disclosures of abuse, and the stores beside it hold what
+people wrote about them (case notes, referrals, outcomes, probation check-ins). Encrypting
+the sensitive fields (message texts, platform user ids, conversation state, that free
+text) means a copied database file, a leaked backup or a curious DBA sees only ciphertext.
 
 How:
 
@@ -64,6 +65,15 @@ CONV_STATE = "conversations.state"
 OUTBOX_USER = "outbox.platform_user_id"
 OUTBOX_REPLY = "outbox.reply"
 TRANSCRIPT_TEXT = "transcript.text"
+CASE_NOTE = "cases.notes.text"
+CASE_REFERRAL = "cases.referrals.text"
+CASE_OUTCOME = "cases.outcome"
+PROBATION_MESSAGE = "probation_messages.text"
+
+
+def probation_answer(column: str) -> str:
+    """One field name per check-in answer column, so an answer cannot be pasted into another."""
+    return f"probation_windows.{column}"
 
 
 class DecryptError(Exception):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from caseline.erasure import erase_contact
+from caseline.erasure import ContactEraser, erase_contact
 from caseline.logs import correlation_id
 from caseline.messages import Inbound, Reply
 from caseline.metrics import Metrics, seconds_since
@@ -98,6 +98,7 @@ class Pipeline:
         self._background: set[asyncio.Task[bool]] = set()
         self.metrics = metrics or Metrics()
         self.extensions: list[TurnExtension] = list(extensions)
+        self.erasers: list[ContactEraser] = []  # other stores' parts of a contact (probation)
 
     async def submit(self, message: Inbound) -> int | None:
         """Persist a message (durably, before any answer to the platform) and process it.
@@ -162,6 +163,11 @@ class Pipeline:
                         await self._take_lease(contact_id)
                         renewed = self.clock()
                     await self._process_with_retry(*turn)
+                    await asyncio.sleep(0)  # store calls may not suspend: let webhooks in between turns
+                    # Usually that was the only message: one store call releases the lease,
+                    # instead of a load that finds nothing and then a release.
+                    if await self.store.release_if_idle(contact_id, self.owner):
+                        return worked
             except BaseException:
                 await self.store.release_lease(contact_id, self.owner)
                 raise
@@ -207,7 +213,7 @@ class Pipeline:
         """The contact confirmed "delete my data": erase, then tell them (the reply survives)."""
         contact = record.message.contact_id
         case = await self.cases.open_case(contact)
-        report = await erase_contact(self.store, contact, keep_case_part=case is not None)
+        report = await erase_contact(self.store, contact, keep_case_part=case is not None, also=self.erasers)
         counts = {k: int(v) for k, v in report.as_dict().items() if isinstance(v, int | bool) and k != "dry_run"}
         await self.cases.record_erasure(contact, counts)
         drafts = [
@@ -299,6 +305,7 @@ class Pipeline:
             channel=msg.channel,
             lang_hint=msg.lang_hint,
             country=country,
+            received_at=msg.received_at,
         )
         result = self.stages.flows.step(state.get("flow"), fields, inp)
         state["flow"] = result.session

@@ -3,26 +3,36 @@
 These run against the same store as the server (safe to run while it serves): key
 rotation re-wraps data keys in small batches and can be re-run to resume; retention and
 erasure print counts only, never content. Register with :func:`privacy_commands`.
+
+Rotation never re-encrypts data that is already sealed: every sealed field, in the
+conversation, case and probation stores alike, is under its contact's data key, and
+re-wrapping that key under the new master key is what moves it. What rotation does
+rewrite is the case and probation text written before those stores sealed anything: it
+seals it, in batches that each commit on their own, so an interrupted run resumes.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import click
 
 from caseline.crypto import FieldCipher
-from caseline.erasure import OpenCaseCheck, erase_contact
+from caseline.erasure import ContactEraser, OpenCaseCheck, erase_contact
 from caseline.keyring import KeyringError, add_active_key, keyring_for, retire_key
 from caseline.retention import RetentionPolicy, sweep
 from caseline.settings import Settings, SettingsError, load_settings
 from caseline.store.base import ConversationStore, StoreError
-from caseline.store.factory import Backend, open_backend
+from caseline.store.cases_mongo import MongoCaseStore
+from caseline.store.cases_sqlite import SqliteCaseStore
+from caseline.store.factory import Backend, open_backend, with_cipher
 from caseline.store.mongo import MongoConversationStore
+from caseline.store.probation_mongo import MongoProbationStore
+from caseline.store.probation_sqlite import SqliteProbationStore
 from caseline.store.sqlite import SqliteConversationStore
 
 T = TypeVar("T")
@@ -30,11 +40,67 @@ T = TypeVar("T")
 OpenCaseLookup = Callable[[Settings, Backend], OpenCaseCheck]
 
 
+class PlainSealer(Protocol):
+    """A store that can seal, in batches, the text it held before encryption was on."""
+
+    async def open(self) -> None: ...
+
+    async def seal_plain(self, limit: int = 500) -> int:
+        """Seal up to ``limit`` rows; how many (0 when nothing is left)."""
+        ...
+
+
+class CompanionStore(PlainSealer, ContactEraser, Protocol):
+    """A store beside the conversations that holds a contact's text (probation)."""
+
+
 def encrypted_store(backend: Backend, cipher: FieldCipher | None) -> ConversationStore:
     """The conversation store on ``backend`` with encryption at rest (``cipher``) if given."""
     if backend.sqlite is not None:
         return SqliteConversationStore(backend.sqlite, cipher=cipher)
     return MongoConversationStore(backend.mongo, close=backend.close_mongo, cipher=cipher)
+
+
+def case_store_for(backend: Backend) -> PlainSealer:
+    """The case store on ``backend``, sealing with the backend's cipher; for rotation."""
+    if backend.sqlite is not None:
+        return SqliteCaseStore(backend.sqlite, cipher=backend.cipher)
+    return MongoCaseStore(backend.mongo, cipher=backend.cipher)
+
+
+def probation_store_for(backend: Backend) -> CompanionStore:
+    """The probation store on ``backend``: rotation seals its old text, erasure erases it."""
+    if backend.sqlite is not None:
+        return SqliteProbationStore(backend.sqlite, cipher=backend.cipher)
+    return MongoProbationStore(backend.mongo, cipher=backend.cipher)
+
+
+async def rotate(
+    store: ConversationStore, sealers: Sequence[PlainSealer], cipher: FieldCipher, *, batch: int = 500,
+    new_key: bool | None = None, echo: Callable[[str], None] = click.echo,
+) -> None:
+    """``caseline keys rotate``: a new master key (unless resuming), every data key re-wrapped
+    under it, then the old plain text of ``sealers`` sealed; every step batched and resumable."""
+    counts = await store.key_counts()
+    pending = sum(n for kid, n in counts.items() if kid != cipher.keyring.active)
+    if new_key or (new_key is None and pending == 0):
+        cipher.keyring = add_active_key(cipher.keyring)
+        echo(f"new active master key {cipher.keyring.active} added to {cipher.keyring.source}")
+        pending = sum(counts.values())
+    else:
+        echo(f"resuming: re-wrapping under {cipher.keyring.active}")
+    done = 0
+    while (n := await store.rewrap_keys(batch)) > 0:
+        done += n
+        echo(f"  re-wrapped {done}/{pending}")
+    sealed = 0
+    for sealer in sealers:
+        while (n := await sealer.seal_plain(batch)) > 0:
+            sealed += n
+            echo(f"  sealed {sealed} case and probation rows written before encryption")
+    echo(f"done: every data key is wrapped by {cipher.keyring.active}."
+         " Old master keys can be retired with `caseline keys retire KID`"
+         " once backups of the key store made before now have expired.")
 
 
 def policy_for(settings: Settings) -> RetentionPolicy:
@@ -54,7 +120,7 @@ def _settings() -> Settings:
 
 @asynccontextmanager
 async def _opened(settings: Settings, cipher: FieldCipher | None) -> AsyncIterator[tuple[ConversationStore, Backend]]:
-    backend = open_backend(settings)
+    backend = with_cipher(open_backend(settings), cipher)
     store = encrypted_store(backend, cipher)
     await store.open()
     try:
@@ -109,31 +175,21 @@ def privacy_commands(open_case_lookup: OpenCaseLookup | None = None) -> list[cli
             click.echo(f"{stale} data keys are not under the active key: run `caseline keys rotate` to finish.")
 
     @keys_group.command("rotate")
-    @click.option("--batch", default=500, show_default=True, help="Data keys re-wrapped per transaction.")
+    @click.option("--batch", default=500, show_default=True, help="Data keys re-wrapped (rows sealed) per transaction.")
     @click.option("--new-key/--resume", default=None,
                   help="Force adding a new master key, or only finish an interrupted rotation.")
     def keys_rotate(batch: int, new_key: bool | None) -> None:
-        """Add a new active master key and re-wrap every data key under it (resumable)."""
+        """Add a new active master key, re-wrap every data key under it, seal old case and
+        probation text (resumable)."""
         settings = _settings()
         cipher = _cipher(settings)
 
         async def go() -> None:
-            async with _opened(settings, cipher) as (store, _backend):
-                counts = await store.key_counts()
-                pending = sum(n for kid, n in counts.items() if kid != cipher.keyring.active)
-                if new_key or (new_key is None and pending == 0):
-                    cipher.keyring = add_active_key(cipher.keyring)
-                    click.echo(f"new active master key {cipher.keyring.active} added to {cipher.keyring.source}")
-                    pending = sum(counts.values())
-                else:
-                    click.echo(f"resuming: re-wrapping under {cipher.keyring.active}")
-                done = 0
-                while (n := await store.rewrap_keys(batch)) > 0:
-                    done += n
-                    click.echo(f"  re-wrapped {done}/{pending}")
-                click.echo(f"done: every data key is wrapped by {cipher.keyring.active}."
-                           " Old master keys can be retired with `caseline keys retire KID`"
-                           " once backups of the key store made before now have expired.")
+            async with _opened(settings, cipher) as (store, backend):
+                sealers = [case_store_for(backend), probation_store_for(backend)]
+                for sealer in sealers:
+                    await sealer.open()
+                await rotate(store, sealers, cipher, batch=batch, new_key=new_key)
 
         _run(go())
 
@@ -183,15 +239,17 @@ def privacy_commands(open_case_lookup: OpenCaseLookup | None = None) -> list[cli
     @click.option("--dry-run", is_flag=True, help="Only count what would be erased.")
     @click.confirmation_option(prompt="Erase this contact's data? This cannot be undone.")
     def erase_command(contact_id: str, keep_case_part: bool | None, dry_run: bool) -> None:
-        """Erase a contact's conversation data (the right to erasure)."""
+        """Erase a contact's conversation and probation data (the right to erasure)."""
         settings = _settings()
         ring = keyring_for(settings)
 
         async def go() -> dict[str, object]:
             async with _opened(settings, FieldCipher(ring) if ring else None) as (store, backend):
                 check = open_case_lookup(settings, backend) if open_case_lookup else None
+                probation = probation_store_for(backend)
+                await probation.open()
                 report = await erase_contact(store, contact_id, check, keep_case_part=keep_case_part,
-                                             dry_run=dry_run)
+                                             dry_run=dry_run, also=[probation])
                 return report.as_dict()
 
         for name, value in _run(go()).items():

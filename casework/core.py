@@ -27,13 +27,14 @@ from casework.sweeper import Sweeper
 
 
 def case_store(backend: Backend) -> CaseStore:
+    """Notes, referrals and outcomes are sealed with the backend's cipher, if it has one."""
     if backend.sqlite is not None:
         from caseline.store.cases_sqlite import SqliteCaseStore
 
-        return SqliteCaseStore(backend.sqlite)
+        return SqliteCaseStore(backend.sqlite, cipher=backend.cipher)
     from caseline.store.cases_mongo import MongoCaseStore
 
-    return MongoCaseStore(backend.mongo)
+    return MongoCaseStore(backend.mongo, cipher=backend.cipher)
 
 
 def notifiers_for(settings: Settings, config: CaseworkConfig, http: HttpClient) -> list[Notifier]:

@@ -19,7 +19,7 @@ at the end (erasure, retention, key rotation) are driven by :mod:`caseline.erasu
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -123,13 +123,15 @@ class ErasureReport:
     kept_transcript: int = 0
     kept_data_key: bool = False
     dry_run: bool = False
+    # Counts from the other stores erased with the conversation (probation check-ins...).
+    other: Mapping[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "contact_id": self.contact_id, "inbound": self.inbound, "outbox": self.outbox,
             "transcript": self.transcript, "conversation": self.conversation, "data_key": self.data_key,
             "kept_transcript": self.kept_transcript, "kept_data_key": self.kept_data_key,
-            "dry_run": self.dry_run,
+            **self.other, "dry_run": self.dry_run,
         }
 
 

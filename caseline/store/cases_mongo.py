@@ -4,17 +4,25 @@ Every decision is one single-document conditional write, so no transaction (and 
 replica set) is needed: a claim is ``find_one_and_update`` on a waiting case sorted by
 severity then age; one open case per contact is a unique index partial on
 ``{open: true}``; an alert is sent once because its key is inserted first.
+
+With a :class:`~caseline.crypto.FieldCipher`, each note's and referral's ``text`` and the
+``outcome`` are stored sealed under the contact's data key (``contact_keys``, shared with
+the conversation store), for the reasons given in :mod:`caseline.store.cases_sqlite`. A note
+is sealed on its own before ``$push``, so appending stays one atomic update.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from caseline.crypto import CASE_NOTE, CASE_OUTCOME, CASE_REFERRAL, DataKey, FieldCipher, is_sealed
+from caseline.store.mongo import contact_key
 from casework.model import (
     HANDLED,
     SEVERITIES,
@@ -32,6 +40,9 @@ from casework.model import (
 from casework.ports import CaseStore, TotpRecord, UserExists
 
 QUEUE_SORT = [("sev", DESCENDING), ("opened_at", ASCENDING)]
+# Matches a string that is not sealed (yet): a sealed one always starts with the prefix.
+_NOT_SEALED = {"$regex": r"^(?!e1\.)"}
+_PLAIN = {"$or": [{"outcome": _NOT_SEALED}, {"notes.text": _NOT_SEALED}, {"referrals.text": _NOT_SEALED}]}
 _USER_FIELDS = {"disabled", "password_hash", "failed_logins", "locked_until", "last_seen_at", "role", "teams"}
 
 
@@ -41,12 +52,28 @@ def _aware(value: datetime | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _case(d: dict[str, Any]) -> Case:
+def _open_notes(items: Sequence[dict[str, Any]], key: DataKey | None, cid: str, field: str) -> tuple[Note, ...]:
+    notes = (Note.from_json(n) for n in items)
+    return tuple(replace(n, text=FieldCipher.open(key, cid, field, n.text)) for n in notes)
+
+
+def _sealed_item(item: dict[str, Any], key: DataKey | None, field: str) -> dict[str, Any]:
+    text = item.get("text")
+    return item if is_sealed(text) else {**item, "text": FieldCipher.seal(key, field, str(text or ""))}
+
+
+def _has_text(d: dict[str, Any]) -> bool:
+    return d.get("outcome") is not None or bool(d.get("notes")) or bool(d.get("referrals"))
+
+
+def _case(d: dict[str, Any], key: DataKey | None = None) -> Case:
     opened = _aware(d["opened_at"])
     assert opened is not None
+    cid = str(d["contact_id"])
+    outcome = d.get("outcome")
     return Case(
         id=str(d["_id"]),
-        contact_id=str(d["contact_id"]),
+        contact_id=cid,
         channel=str(d["channel"]),
         team=str(d["team"]),
         severity=SEVERITIES[int(d["sev"])],
@@ -62,10 +89,10 @@ def _case(d: dict[str, Any]) -> Case:
         first_response_at=_aware(d.get("first_response_at")),
         resolved_at=_aware(d.get("resolved_at")),
         lease_until=_aware(d.get("lease_until")),
-        outcome=d.get("outcome"),
+        outcome=None if outcome is None else FieldCipher.open(key, cid, CASE_OUTCOME, str(outcome)),
         triggers=tuple(Trigger.from_json(t) for t in d.get("triggers", ())),
-        notes=tuple(Note.from_json(n) for n in d.get("notes", ())),
-        referrals=tuple(Note.from_json(n) for n in d.get("referrals", ())),
+        notes=_open_notes(d.get("notes", ()), key, cid, CASE_NOTE),
+        referrals=_open_notes(d.get("referrals", ()), key, cid, CASE_REFERRAL),
     )
 
 
@@ -84,8 +111,20 @@ def _user(d: dict[str, Any]) -> User:
 
 
 class MongoCaseStore(CaseStore):
-    def __init__(self, db: Any) -> None:
+    """``cipher`` seals the free text (None: plain)."""
+
+    def __init__(self, db: Any, cipher: FieldCipher | None = None) -> None:
         self.db = db
+        self.cipher = cipher
+
+    async def _key(self, contact_id: str, create: bool = False) -> DataKey | None:
+        return await contact_key(self.db, self.cipher, contact_id, create)
+
+    async def _case(self, doc: dict[str, Any] | None) -> Case | None:
+        if doc is None:
+            return None
+        key = await self._key(str(doc["contact_id"])) if self.cipher is not None and _has_text(doc) else None
+        return _case(doc, key)
 
     async def open(self) -> None:
         await self.db.cases.create_index(
@@ -127,7 +166,7 @@ class MongoCaseStore(CaseStore):
                     await self.db.cases.insert_one(doc)
                 except DuplicateKeyError:
                     continue
-                return _case(doc), True
+                return _case(doc), True  # a new case has no text to open yet
             query: dict[str, Any] = {"contact_id": new.contact_id, "open": True}
             if trigger.inbound_seq is not None:
                 query["triggers.inbound_seq"] = {"$ne": trigger.inbound_seq}
@@ -140,19 +179,17 @@ class MongoCaseStore(CaseStore):
                 },
                 return_document=ReturnDocument.AFTER,
             )
-            if updated is not None:
-                return _case(updated), False
-            current = await self.db.cases.find_one({"contact_id": new.contact_id, "open": True})
-            if current is not None:
-                return _case(current), False
+            found = updated or await self.db.cases.find_one({"contact_id": new.contact_id, "open": True})
+            case = await self._case(found)
+            if case is not None:
+                return case, False
         raise RuntimeError("could not open or update the contact's case")
 
     async def set_sla_due(self, case_id: str, due: datetime | None) -> None:
         await self.db.cases.update_one({"_id": case_id}, {"$set": {"sla_due": due}})
 
     async def get(self, case_id: str) -> Case | None:
-        doc = await self.db.cases.find_one({"_id": case_id})
-        return None if doc is None else _case(doc)
+        return await self._case(await self.db.cases.find_one({"_id": case_id}))
 
     async def handling_case(self, contact_id: str) -> str | None:
         doc = await self.db.cases.find_one({"contact_id": contact_id, "open": True}, {"status": 1})
@@ -177,7 +214,7 @@ class MongoCaseStore(CaseStore):
         if since is not None:
             query["opened_at"] = {"$gte": since}
         docs = await self.db.cases.find(query).sort(QUEUE_SORT).limit(limit).to_list(limit)
-        return [_case(d) for d in docs]
+        return [case for d in docs if (case := await self._case(d)) is not None]
 
     def _claim_update(self, worker: str, now: datetime, lease_until: datetime) -> dict[str, Any]:
         return {
@@ -191,7 +228,7 @@ class MongoCaseStore(CaseStore):
             self._claim_update(worker, now, lease_until),
             return_document=ReturnDocument.AFTER,
         )
-        return None if doc is None else _case(doc)
+        return await self._case(doc)
 
     async def claim_next(
         self, teams: Sequence[str], worker: str, now: datetime, lease_until: datetime
@@ -202,7 +239,7 @@ class MongoCaseStore(CaseStore):
             sort=QUEUE_SORT,
             return_document=ReturnDocument.AFTER,
         )
-        return None if doc is None else _case(doc)
+        return await self._case(doc)
 
     async def renew_leases(self, worker: str, lease_until: datetime) -> int:
         result = await self.db.cases.update_many(
@@ -238,8 +275,13 @@ class MongoCaseStore(CaseStore):
         return bool(result.matched_count)
 
     async def add_note(self, case_id: str, note: Note) -> bool:
-        field = "referrals" if note.kind == "referral" else "notes"
-        result = await self.db.cases.update_one({"_id": case_id}, {"$push": {field: note.to_json()}})
+        column, field = ("referrals", CASE_REFERRAL) if note.kind == "referral" else ("notes", CASE_NOTE)
+        found = await self.db.cases.find_one({"_id": case_id}, {"contact_id": 1})
+        if found is None:
+            return False
+        key = await self._key(str(found["contact_id"]), create=True)
+        item = {**note.to_json(), "text": FieldCipher.seal(key, field, note.text)}
+        result = await self.db.cases.update_one({"_id": case_id}, {"$push": {column: item}})
         return bool(result.matched_count)
 
     async def transfer(
@@ -263,18 +305,49 @@ class MongoCaseStore(CaseStore):
         doc = await self.db.cases.find_one_and_update(
             {"_id": case_id, "open": True}, update, return_document=ReturnDocument.AFTER
         )
-        return None if doc is None else _case(doc)
+        return await self._case(doc)
 
     async def resolve(self, case_id: str, outcome: str, now: datetime) -> Case | None:
+        found = await self.db.cases.find_one({"_id": case_id, "open": True}, {"contact_id": 1})
+        if found is None:
+            return None
+        key = await self._key(str(found["contact_id"]), create=True)
         doc = await self.db.cases.find_one_and_update(
             {"_id": case_id, "open": True},
             {
-                "$set": {"status": "resolved", "outcome": outcome, "resolved_at": now, "lease_until": None},
+                "$set": {"status": "resolved", "outcome": FieldCipher.seal(key, CASE_OUTCOME, outcome),
+                         "resolved_at": now, "lease_until": None},
                 "$unset": {"open": ""},
             },
             return_document=ReturnDocument.AFTER,
         )
-        return None if doc is None else _case(doc)
+        return None if doc is None else _case(doc, key)
+
+    async def seal_plain(self, limit: int = 500) -> int:
+        """Seal up to ``limit`` cases' free text written before encryption was on; how many.
+
+        Resumable: the next call finds what is still plain. Each case is rewritten only if
+        its text did not change meanwhile (a note pushed since is sealed by the next batch,
+        never overwritten). Contacts without a data key get one.
+        """
+        if self.cipher is None:
+            return 0
+        fields = {"contact_id": 1, "outcome": 1, "notes": 1, "referrals": 1}
+        docs = await self.db.cases.find(_PLAIN, fields).sort("_id", ASCENDING).limit(limit).to_list(limit)
+        for doc in docs:
+            key = await self._key(str(doc["contact_id"]), create=True)
+            changes: dict[str, Any] = {}
+            outcome = doc.get("outcome")
+            if outcome is not None and not is_sealed(outcome):
+                changes["outcome"] = FieldCipher.seal(key, CASE_OUTCOME, str(outcome))
+            for column, field in (("notes", CASE_NOTE), ("referrals", CASE_REFERRAL)):
+                items = doc.get(column) or []
+                if any(not is_sealed(i.get("text")) for i in items):
+                    changes[column] = [_sealed_item(i, key, field) for i in items]
+            unchanged: dict[str, Any] = {"_id": doc["_id"]}
+            unchanged.update({k: doc.get(k) for k in changes})
+            await self.db.cases.update_one(unchanged, {"$set": changes})
+        return len(docs)
 
     async def claim_alert(self, case_id: str, kind: str, notifier: str, now: datetime) -> bool:
         try:

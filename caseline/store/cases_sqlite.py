@@ -4,6 +4,16 @@ Claims and escalations run inside ``SqliteDb.tx()`` (``BEGIN IMMEDIATE``), so tw
 workers can never both win a case; a partial unique index allows one open case per
 contact and serves ``handling_case`` as a single index lookup. The audit table
 refuses UPDATE and DELETE through triggers, whatever code runs against the file.
+
+With a :class:`~caseline.crypto.FieldCipher`, what people write about a case (each note's
+and referral's text, the outcome) is sealed under the *contact's* data key, the one the
+conversation store uses: erasing the contact then shreds the case's free text too, in
+backups as well, while the open case keeps it readable as long as it keeps the key. Only
+the text is sealed; a note's author and time, and the case's routing and triage fields
+(team, severity, categories, the screen's ``reason`` label), stay clear because the queue
+sorts and filters on them and they hold nothing the contact wrote. Values written before
+encryption was on read as they are; ``seal_plain`` (run by ``caseline keys rotate``)
+seals them in batches.
 """
 
 from __future__ import annotations
@@ -11,12 +21,15 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
-from caseline.store.sqlite import SqliteDb
+from caseline.crypto import CASE_NOTE, CASE_OUTCOME, CASE_REFERRAL, DataKey, FieldCipher, is_sealed
+from caseline.store.sqlite import Keys, SqliteDb, attach_keys, default_keys_path, in_tx, key_reader, key_writer
 from casework.model import (
     HANDLED,
     SEVERITIES,
@@ -118,12 +131,28 @@ def _dt(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
-def _case(row: sqlite3.Row) -> Case:
+def _open_notes(raw: str, key: DataKey | None, cid: str, field: str) -> tuple[Note, ...]:
+    notes = (Note.from_json(n) for n in json.loads(raw))
+    return tuple(replace(n, text=FieldCipher.open(key, cid, field, n.text)) for n in notes)
+
+
+def _sealed_note(note: Note, key: DataKey | None, field: str) -> dict[str, Any]:
+    return {**note.to_json(), "text": FieldCipher.seal(key, field, note.text)}
+
+
+def _has_text(row: sqlite3.Row) -> bool:
+    """Whether opening the row needs the contact's key (most queue rows have no notes yet)."""
+    return row["outcome"] is not None or row["notes"] != "[]" or row["referrals"] != "[]"
+
+
+def _case(row: sqlite3.Row, key: DataKey | None = None) -> Case:
     opened = _dt(row["opened_at"])
     assert opened is not None
+    cid = row["contact_id"]
+    outcome = row["outcome"]
     return Case(
         id=row["id"],
-        contact_id=row["contact_id"],
+        contact_id=cid,
         channel=row["channel"],
         team=row["team"],
         severity=SEVERITIES[row["sev"]],
@@ -139,11 +168,44 @@ def _case(row: sqlite3.Row) -> Case:
         first_response_at=_dt(row["first_response_at"]),
         resolved_at=_dt(row["resolved_at"]),
         lease_until=_dt(row["lease_until"]),
-        outcome=row["outcome"],
+        outcome=None if outcome is None else FieldCipher.open(key, cid, CASE_OUTCOME, outcome),
         triggers=tuple(Trigger.from_json(t) for t in json.loads(row["triggers"])),
-        notes=tuple(Note.from_json(n) for n in json.loads(row["notes"])),
-        referrals=tuple(Note.from_json(n) for n in json.loads(row["referrals"])),
+        notes=_open_notes(row["notes"], key, cid, CASE_NOTE),
+        referrals=_open_notes(row["referrals"], key, cid, CASE_REFERRAL),
     )
+
+
+def _opened(rows: Sequence[sqlite3.Row], keys: Keys) -> list[Case]:
+    return [_case(r, keys(r["contact_id"]) if _has_text(r) else None) for r in rows]
+
+
+def _seal_row(conn: sqlite3.Connection, case_id: str, keys: Keys) -> bool:
+    """Seal whatever is still plain in one case; re-read inside the write transaction so a
+    note added since the batch was chosen is sealed too, never lost."""
+    row = conn.execute("SELECT contact_id, outcome, notes, referrals FROM cases WHERE id = ?", (case_id,)).fetchone()
+    if row is None:
+        return False
+    key = keys(row["contact_id"])
+    outcome = row["outcome"]
+    if outcome is not None and not is_sealed(outcome):
+        outcome = FieldCipher.seal(key, CASE_OUTCOME, outcome)
+    lists = []
+    for column, field in (("notes", CASE_NOTE), ("referrals", CASE_REFERRAL)):
+        items = json.loads(row[column])
+        for item in items:
+            if not is_sealed(item.get("text")):
+                item["text"] = FieldCipher.seal(key, field, str(item.get("text", "")))
+        lists.append(json.dumps(items))
+    conn.execute("UPDATE cases SET outcome = ?, notes = ?, referrals = ? WHERE id = ?", (outcome, *lists, case_id))
+    return True
+
+
+# Cases holding a value not sealed yet: a sealed value always starts with the prefix.
+_PLAIN = (
+    "(outcome IS NOT NULL AND outcome NOT LIKE 'e1.%')"
+    " OR EXISTS (SELECT 1 FROM json_each(cases.notes) WHERE json_extract(value, '$.text') NOT LIKE 'e1.%')"
+    " OR EXISTS (SELECT 1 FROM json_each(cases.referrals) WHERE json_extract(value, '$.text') NOT LIKE 'e1.%')"
+)
 
 
 def _user(row: sqlite3.Row) -> User:
@@ -175,12 +237,33 @@ async def _changed(conn: aiosqlite.Connection, sql: str, params: Sequence[Any]) 
 
 
 class SqliteCaseStore(CaseStore):
-    def __init__(self, db: SqliteDb) -> None:
+    """``cipher`` seals the free text (None: plain); ``keys_path`` is the conversation store's key file."""
+
+    def __init__(self, db: SqliteDb, cipher: FieldCipher | None = None, keys_path: Path | None = None) -> None:
         self.db = db
+        self.cipher = cipher
+        self.keys_path = keys_path or default_keys_path(db)
+
+    async def _cases(self, rows: Sequence[sqlite3.Row]) -> list[Case]:
+        """Open rows read in a transaction; the key lookups need the connection thread."""
+        if self.cipher is None or not any(_has_text(r) for r in rows):
+            return [_case(r) for r in rows]
+        return await self.db.run(lambda c: _opened(rows, key_reader(self.cipher, c)), write=False)
+
+    async def _case(self, row: sqlite3.Row | None) -> Case | None:
+        return None if row is None else (await self._cases([row]))[0]
+
+    async def _select(self, sql: str, params: Sequence[Any]) -> list[Case]:
+        """Read and open in one thread hop."""
+        return await self.db.run(
+            lambda c: _opened(c.execute(sql, params).fetchall(), key_reader(self.cipher, c)), write=False
+        )
 
     async def open(self) -> None:
         await self.db.open()
         await self.db.executescript(SCHEMA)
+        if self.cipher is not None:
+            await self.db.run(lambda c: attach_keys(c, self.keys_path), write=False)
         columns = {r["name"] for r in await self.db.fetchall("PRAGMA table_info(case_sessions)")}
         if "last_used_at" not in columns:  # added with idle expiry; older files upgrade in place
             await self.db.executescript("ALTER TABLE case_sessions ADD COLUMN last_used_at TEXT;")
@@ -208,34 +291,35 @@ class SqliteCaseStore(CaseStore):
                         json.dumps([trigger.to_json()]),
                     ),
                 )
-                created = await _one(conn, "SELECT * FROM cases WHERE id = ?", (new.id,))
-                assert created is not None
-                return _case(created), True
-            case = _case(row)
-            seqs = {t.inbound_seq for t in case.triggers}
-            if trigger.inbound_seq is not None and trigger.inbound_seq in seqs:
-                return case, False
-            categories = list(dict.fromkeys(case.categories + new.categories))
-            await conn.execute(
-                "UPDATE cases SET sev = MAX(sev, ?), categories = ?, triggers = ? WHERE id = ?",
-                (
-                    severity_rank(new.severity),
-                    json.dumps(categories),
-                    json.dumps([t.to_json() for t in case.triggers] + [trigger.to_json()]),
-                    case.id,
-                ),
-            )
-            updated = await _one(conn, "SELECT * FROM cases WHERE id = ?", (case.id,))
-            assert updated is not None
-            return _case(updated), False
+                row = await _one(conn, "SELECT * FROM cases WHERE id = ?", (new.id,))
+                created = True
+            else:
+                created = False
+                triggers = [Trigger.from_json(t) for t in json.loads(row["triggers"])]
+                seqs = {t.inbound_seq for t in triggers}
+                if trigger.inbound_seq is None or trigger.inbound_seq not in seqs:
+                    categories = list(dict.fromkeys(tuple(json.loads(row["categories"])) + new.categories))
+                    await conn.execute(
+                        "UPDATE cases SET sev = MAX(sev, ?), categories = ?, triggers = ? WHERE id = ?",
+                        (
+                            severity_rank(new.severity),
+                            json.dumps(categories),
+                            json.dumps([t.to_json() for t in triggers] + [trigger.to_json()]),
+                            row["id"],
+                        ),
+                    )
+                    row = await _one(conn, "SELECT * FROM cases WHERE id = ?", (row["id"],))
+        case = await self._case(row)
+        assert case is not None
+        return case, created
 
     async def set_sla_due(self, case_id: str, due: datetime | None) -> None:
         async with self.db.tx() as conn:
             await conn.execute("UPDATE cases SET sla_due = ? WHERE id = ?", (_ts(due), case_id))
 
     async def get(self, case_id: str) -> Case | None:
-        row = await self.db.fetchone("SELECT * FROM cases WHERE id = ?", (case_id,))
-        return None if row is None else _case(row)
+        found = await self._select("SELECT * FROM cases WHERE id = ?", (case_id,))
+        return found[0] if found else None
 
     async def handling_case(self, contact_id: str) -> str | None:
         row = await self.db.fetchone(
@@ -265,11 +349,10 @@ class SqliteCaseStore(CaseStore):
         if since is not None:
             where.append("opened_at >= ?")
             params.append(_ts(since))
-        rows = await self.db.fetchall(
+        return await self._select(
             f"SELECT * FROM cases WHERE {' AND '.join(where)} ORDER BY sev DESC, opened_at LIMIT ?",
             (*params, limit),
         )
-        return [_case(r) for r in rows]
 
     async def claim(self, case_id: str, worker: str, now: datetime, lease_until: datetime) -> Case | None:
         async with self.db.tx() as conn:
@@ -280,7 +363,7 @@ class SqliteCaseStore(CaseStore):
                 (worker, _ts(now), _ts(lease_until), case_id, _ts(now)),
             )
             row = await _one(conn, "SELECT * FROM cases WHERE id = ?", (case_id,)) if taken else None
-        return None if row is None else _case(row)
+        return await self._case(row)
 
     async def claim_next(
         self, teams: Sequence[str], worker: str, now: datetime, lease_until: datetime
@@ -302,7 +385,7 @@ class SqliteCaseStore(CaseStore):
                 (worker, _ts(now), _ts(lease_until), head["id"]),
             )
             row = await _one(conn, "SELECT * FROM cases WHERE id = ?", (head["id"],))
-        return None if row is None else _case(row)
+        return await self._case(row)
 
     async def renew_leases(self, worker: str, lease_until: datetime) -> int:
         async with self.db.tx() as conn:
@@ -354,14 +437,25 @@ class SqliteCaseStore(CaseStore):
             )
 
     async def add_note(self, case_id: str, note: Note) -> bool:
-        column = "referrals" if note.kind == "referral" else "notes"
-        async with self.db.tx() as conn:
-            row = await _one(conn, f"SELECT {column} FROM cases WHERE id = ?", (case_id,))
-            if row is None:
+        column, field = ("referrals", CASE_REFERRAL) if note.kind == "referral" else ("notes", CASE_NOTE)
+
+        def op(c: sqlite3.Connection) -> bool:
+            found = c.execute("SELECT contact_id FROM cases WHERE id = ?", (case_id,)).fetchone()
+            if found is None:
                 return False
-            items = json.loads(row[column]) + [note.to_json()]
-            await conn.execute(f"UPDATE cases SET {column} = ? WHERE id = ?", (json.dumps(items), case_id))
-        return True
+            key = key_writer(self.cipher, c, [found[0]])(found[0])
+
+            def append(conn: sqlite3.Connection) -> bool:
+                row = conn.execute(f"SELECT {column} FROM cases WHERE id = ?", (case_id,)).fetchone()
+                if row is None:
+                    return False
+                items = json.loads(row[0]) + [_sealed_note(note, key, field)]
+                conn.execute(f"UPDATE cases SET {column} = ? WHERE id = ?", (json.dumps(items), case_id))
+                return True
+
+            return in_tx(c, append)
+
+        return await self.db.run(op, write=False)
 
     async def transfer(
         self,
@@ -389,18 +483,45 @@ class SqliteCaseStore(CaseStore):
             if not await _changed(conn, sql, params):
                 return None
             row = await _one(conn, "SELECT * FROM cases WHERE id = ?", (case_id,))
-        return None if row is None else _case(row)
+        return await self._case(row)
 
     async def resolve(self, case_id: str, outcome: str, now: datetime) -> Case | None:
-        async with self.db.tx() as conn:
-            done = await _changed(
-                conn,
-                "UPDATE cases SET status = 'resolved', open = NULL, outcome = ?, resolved_at = ?,"
-                " lease_until = NULL WHERE id = ? AND open = 1",
-                (outcome, _ts(now), case_id),
-            )
-            row = await _one(conn, "SELECT * FROM cases WHERE id = ?", (case_id,)) if done else None
-        return None if row is None else _case(row)
+        def op(c: sqlite3.Connection) -> Case | None:
+            found = c.execute("SELECT contact_id FROM cases WHERE id = ? AND open = 1", (case_id,)).fetchone()
+            if found is None:
+                return None
+            keys = key_writer(self.cipher, c, [found[0]])
+
+            def close(conn: sqlite3.Connection) -> sqlite3.Row | None:
+                done = conn.execute(
+                    "UPDATE cases SET status = 'resolved', open = NULL, outcome = ?, resolved_at = ?,"
+                    " lease_until = NULL WHERE id = ? AND open = 1",
+                    (FieldCipher.seal(keys(found[0]), CASE_OUTCOME, outcome), _ts(now), case_id),
+                ).rowcount
+                return conn.execute("SELECT * FROM cases WHERE id = ?", (case_id,)).fetchone() if done else None
+
+            row = in_tx(c, close)
+            return None if row is None else _opened([row], keys)[0]
+
+        return await self.db.run(op, write=False)
+
+    async def seal_plain(self, limit: int = 500) -> int:
+        """Seal up to ``limit`` cases' free text written before encryption was on; how many.
+
+        Resumable: each batch commits on its own and the next one looks for what is still
+        plain, so an interrupted run just carries on. Contacts without a data key get one.
+        """
+        cipher = self.cipher
+        if cipher is None:
+            return 0
+
+        def op(c: sqlite3.Connection) -> int:
+            rows = c.execute(f"SELECT id, contact_id FROM cases WHERE {_PLAIN} ORDER BY id LIMIT ?",
+                             (limit,)).fetchall()
+            keys = key_writer(cipher, c, [r["contact_id"] for r in rows])
+            return sum(in_tx(c, lambda conn: [_seal_row(conn, r["id"], keys) for r in rows]))
+
+        return await self.db.run(op, write=False, offload=True)
 
     async def claim_alert(self, case_id: str, kind: str, notifier: str, now: datetime) -> bool:
         async with self.db.tx() as conn:

@@ -88,6 +88,33 @@ def _outbox_item(doc: dict[str, Any], key: DataKey | None) -> OutboxItem:
     )
 
 
+async def contact_key(db: Any, cipher: FieldCipher | None, contact_id: str, create: bool = False) -> DataKey | None:
+    """The contact's data key: process cache, else ``contact_keys`` (created when writing).
+
+    Shared by every store that seals contact fields on this database, so they all use the
+    one key that erasure deletes.
+    """
+    if cipher is None:
+        return None
+    hit = cipher.cached(contact_id)
+    if hit is not None:
+        return hit
+    doc = await db.contact_keys.find_one({"_id": contact_id})
+    if doc is None and create:
+        wrapped, key = cipher.new_key(contact_id)
+        try:
+            await db.contact_keys.insert_one({
+                "_id": contact_id, "kid": wrapped.kid, "wrapped": wrapped.wrapped, "created_at": datetime.now(UTC),
+            })
+            return key
+        except DuplicateKeyError:  # another process created it first: use theirs
+            doc = await db.contact_keys.find_one({"_id": contact_id})
+    found = None if doc is None else cipher.key(contact_id, WrappedKey(str(doc["kid"]), str(doc["wrapped"])))
+    if found is None and create:
+        raise StoreError(f"the data key of {contact_id} cannot be unwrapped; refusing to write")
+    return found
+
+
 class MongoConversationStore(ConversationStore):
     """``db`` is an ``AsyncDatabase`` (or the test suite's in-process fake of one)."""
 
@@ -101,27 +128,7 @@ class MongoConversationStore(ConversationStore):
         self.sent_outbox_retention = sent_outbox_retention
 
     async def _key(self, contact_id: str, create: bool = False) -> DataKey | None:
-        """The contact's data key: process cache, else ``contact_keys`` (created when writing)."""
-        cipher = self.cipher
-        if cipher is None:
-            return None
-        hit = cipher.cached(contact_id)
-        if hit is not None:
-            return hit
-        doc = await self.db.contact_keys.find_one({"_id": contact_id})
-        if doc is None and create:
-            wrapped, key = cipher.new_key(contact_id)
-            try:
-                await self.db.contact_keys.insert_one({
-                    "_id": contact_id, "kid": wrapped.kid, "wrapped": wrapped.wrapped, "created_at": datetime.now(UTC),
-                })
-                return key
-            except DuplicateKeyError:  # another process created it first: use theirs
-                doc = await self.db.contact_keys.find_one({"_id": contact_id})
-        found = None if doc is None else cipher.key(contact_id, WrappedKey(str(doc["kid"]), str(doc["wrapped"])))
-        if found is None and create:
-            raise StoreError(f"the data key of {contact_id} cannot be unwrapped; refusing to write")
-        return found
+        return await contact_key(self.db, self.cipher, contact_id, create)
 
     async def _items(self, docs: list[dict[str, Any]]) -> list[OutboxItem]:
         return [_outbox_item(d, await self._key(str(d["contact_id"]))) for d in docs]

@@ -3,6 +3,10 @@
 Each once-only transition is a single conditional ``update_one`` whose ``modified_count``
 says whether this call made it, so no transaction (and no replica set) is needed; unique
 indexes make window and message inserts idempotent.
+
+With a :class:`~caseline.crypto.FieldCipher`, check-in answers and the young person's
+messages are sealed under their contact's data key (``contact_keys``), and erasure keeps
+only the officer's compliance facts; :mod:`caseline.store.probation_sqlite` says why.
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from caseline.store.base import StoreUnavailable
+from caseline.crypto import PROBATION_MESSAGE, DataKey, FieldCipher, is_sealed, probation_answer
+from caseline.store.base import StoreError, StoreUnavailable
 from caseline.store.jobs_base import utc_ms
+from caseline.store.mongo import contact_key
 from casework.probation.model import (
     ANSWER_FIELDS,
     CheckinWindow,
@@ -49,16 +55,32 @@ def _enrolment(d: dict[str, Any]) -> Enrolment:
     )
 
 
-def _window(d: dict[str, Any]) -> CheckinWindow:
+ANSWER_COLUMNS = tuple(ANSWER_FIELDS.values())
+ERASED = "erased"  # stands in for the contact in a code they used, so the code stays spent
+_NOT_SEALED = {"$regex": r"^(?!e1\.)"}  # a sealed value always starts with the prefix
+
+
+def _answered(d: dict[str, Any]) -> bool:
+    return any(d.get(column) is not None for column in ANSWER_COLUMNS)
+
+
+def _window(d: dict[str, Any], key: DataKey | None = None, cid: str = "") -> CheckinWindow:
+    mood, attendance, note, needs_talk = (
+        None if d.get(column) is None else FieldCipher.open(key, cid, probation_answer(column), str(d[column]))
+        for column in ANSWER_COLUMNS
+    )
     return CheckinWindow(
-        d["enrolment_id"], d["occ_key"], _req(d["opens_at"]), _req(d["closes_at"]), d["status"], d.get("mood"),
-        d.get("attendance"), d.get("note"), d.get("needs_talk"), _aware(d.get("checked_in_at")),
-        bool(d.get("alerted")),
+        d["enrolment_id"], d["occ_key"], _req(d["opens_at"]), _req(d["closes_at"]), d["status"], mood,
+        attendance, note, needs_talk, _aware(d.get("checked_in_at")), bool(d.get("alerted")),
     )
 
 
 class MongoProbationStore(ProbationStore):
-    def __init__(self, db: Any) -> None:
+    """``cipher`` seals what the young person said (None: plain)."""
+
+    def __init__(self, db: Any, cipher: FieldCipher | None = None) -> None:
+        self.db = db
+        self.cipher = cipher
         self.enrolments = db["probation_enrolments"]
         self.codes = db["probation_codes"]
         self.windows_ = db["probation_windows"]
@@ -76,6 +98,38 @@ class MongoProbationStore(ProbationStore):
             await self.messages_.create_index([("enrolment_id", ASCENDING), ("at", DESCENDING)])
         except PyMongoError as exc:
             raise StoreUnavailable(f"cannot prepare MongoDB probation collections: {exc}") from exc
+
+    async def _owner(self, enrolment_id: str) -> str | None:
+        """The contact whose data key seals this enrolment's answers and messages."""
+        doc = await self.enrolments.find_one({"_id": enrolment_id}, {"contact_id": 1})
+        return None if doc is None or doc.get("contact_id") is None else str(doc["contact_id"])
+
+    async def _sealing_key(self, enrolment_id: str) -> DataKey | None:
+        if self.cipher is None:
+            return None
+        owner = await self._owner(enrolment_id)
+        if owner is None:
+            raise StoreError(f"enrolment {enrolment_id} is not linked to a contact; refusing to store plain text")
+        return await contact_key(self.db, self.cipher, owner, create=True)
+
+    async def _opening_key(self, enrolment_id: str) -> tuple[DataKey | None, str]:
+        owner = await self._owner(enrolment_id) if self.cipher is not None else None
+        if owner is None:
+            return None, enrolment_id
+        return await contact_key(self.db, self.cipher, owner), owner
+
+    async def _windows(self, docs: list[dict[str, Any]]) -> list[CheckinWindow]:
+        keys: dict[str, tuple[DataKey | None, str]] = {}
+        out = []
+        for d in docs:
+            eid = str(d["enrolment_id"])
+            if not _answered(d):
+                out.append(_window(d))
+                continue
+            if eid not in keys:
+                keys[eid] = await self._opening_key(eid)
+            out.append(_window(d, *keys[eid]))
+        return out
 
     async def add_enrolment(self, enrolment: Enrolment) -> None:
         e = enrolment
@@ -163,19 +217,19 @@ class MongoProbationStore(ProbationStore):
 
     async def get_window(self, enrolment_id: str, occ_key: str) -> CheckinWindow | None:
         doc = await self.windows_.find_one({"enrolment_id": enrolment_id, "occ_key": occ_key})
-        return None if doc is None else _window(doc)
+        return None if doc is None else (await self._windows([doc]))[0]
 
     async def window_at(self, enrolment_id: str, now: datetime) -> CheckinWindow | None:
         now = utc_ms(now)
         docs = await self.windows_.find(
             {"enrolment_id": enrolment_id, "opens_at": {"$lte": now}, "closes_at": {"$gt": now}}
         ).sort("opens_at", DESCENDING).limit(1).to_list()
-        return _window(docs[0]) if docs else None
+        return (await self._windows(docs))[0] if docs else None
 
     async def windows(self, enrolment_id: str, limit: int = 1000) -> list[CheckinWindow]:
         docs = await self.windows_.find({"enrolment_id": enrolment_id}).sort("opens_at", DESCENDING).limit(
             limit).to_list()
-        return [_window(d) for d in reversed(docs)]
+        return await self._windows(list(reversed(docs)))
 
     async def record_answer(self, enrolment_id: str, occ_key: str, field: str, value: str, now: datetime) -> bool:
         column = ANSWER_FIELDS.get(field, field)
@@ -185,7 +239,8 @@ class MongoProbationStore(ProbationStore):
         doc = await self.windows_.find_one(key)
         if doc is None:
             return False
-        changes: dict[str, Any] = {column: value}
+        sealed = FieldCipher.seal(await self._sealing_key(enrolment_id), probation_answer(column), value)
+        changes: dict[str, Any] = {column: sealed}
         if doc.get("checked_in_at") is None:
             changes["checked_in_at"] = utc_ms(now)
         await self.windows_.update_one(key, {"$set": changes})
@@ -206,9 +261,12 @@ class MongoProbationStore(ProbationStore):
 
     async def add_message(self, message: OfficerMessage) -> bool:
         m = message
+        if await self.messages_.find_one({"_id": m.id}, {"_id": 1}) is not None:
+            return False
+        text = FieldCipher.seal(await self._sealing_key(m.enrolment_id), PROBATION_MESSAGE, m.text)
         try:
             await self.messages_.insert_one({
-                "_id": m.id, "enrolment_id": m.enrolment_id, "kind": m.kind, "text": m.text, "at": utc_ms(m.at),
+                "_id": m.id, "enrolment_id": m.enrolment_id, "kind": m.kind, "text": text, "at": utc_ms(m.at),
                 "occ_key": m.occ_key,
             })
         except DuplicateKeyError:
@@ -218,5 +276,62 @@ class MongoProbationStore(ProbationStore):
     async def messages(self, enrolment_id: str, limit: int = 200) -> list[OfficerMessage]:
         docs = await self.messages_.find({"enrolment_id": enrolment_id}).sort(
             [("at", DESCENDING), ("_id", ASCENDING)]).limit(limit).to_list()
-        return [OfficerMessage(d["_id"], d["enrolment_id"], d["kind"], d["text"], _req(d["at"]), d.get("occ_key"))
-                for d in docs]
+        key, owner = await self._opening_key(enrolment_id) if docs else (None, enrolment_id)
+        return [OfficerMessage(d["_id"], d["enrolment_id"], d["kind"],
+                               FieldCipher.open(key, owner, PROBATION_MESSAGE, str(d["text"])), _req(d["at"]),
+                               d.get("occ_key")) for d in docs]
+
+    # -- privacy -----------------------------------------------------------------------------
+    async def erase_contact_data(self, contact_id: str, *, dry_run: bool = False) -> dict[str, int]:
+        ids = [str(d["_id"]) for d in await self.enrolments.find({"contact_id": contact_id}, {"_id": 1}).to_list()]
+        mine = {"enrolment_id": {"$in": ids}}
+        answered = {**mine, "$or": [{column: {"$ne": None}} for column in ANSWER_COLUMNS]}
+        counts = {
+            "probation_enrolments": len(ids),
+            "probation_answers": int(await self.windows_.count_documents(answered)) if ids else 0,
+            "probation_messages": int(await self.messages_.count_documents(mine)) if ids else 0,
+        }
+        if dry_run:
+            return counts
+        # Content first, the link last: an interrupted erasure is found again by contact id and finished.
+        if ids:
+            await self.windows_.update_many(mine, {"$set": dict.fromkeys(ANSWER_COLUMNS)})
+            await self.messages_.delete_many(mine)
+        await self.codes.update_many({"used_by": contact_id}, {"$set": {"used_by": ERASED}})
+        await self.enrolments.update_many(
+            {"contact_id": contact_id, "status": {"$in": ["active", "paused"]}}, {"$set": {"status": "pending"}}
+        )
+        await self.enrolments.update_many(
+            {"contact_id": contact_id},
+            {"$set": {"contact_id": None, "channel": None, "lang": None, "linked_at": None}, "$inc": {"revision": 1}},
+        )
+        return counts
+
+    async def seal_plain(self, limit: int = 500) -> int:
+        """Seal up to ``limit`` answers and messages written before encryption was on; how many.
+
+        Resumable: the next call finds what is still plain. A value is rewritten only if it
+        did not change meanwhile, so a fresh answer is never overwritten by a stale one.
+        """
+        if self.cipher is None:
+            return 0
+        owners = {str(d["_id"]): str(d["contact_id"]) for d in await self.enrolments.find(
+            {"contact_id": {"$ne": None}}, {"contact_id": 1}).to_list()}
+        linked = {"enrolment_id": {"$in": list(owners)}}
+        windows = await self.windows_.find(
+            {**linked, "$or": [{column: _NOT_SEALED} for column in ANSWER_COLUMNS]}
+        ).sort("_id", ASCENDING).limit(limit).to_list()
+        messages = await self.messages_.find({**linked, "text": _NOT_SEALED}).sort("_id", ASCENDING).limit(
+            limit).to_list()
+        for d in windows:
+            key = await contact_key(self.db, self.cipher, owners[str(d["enrolment_id"])], create=True)
+            plain = {c: d[c] for c in ANSWER_COLUMNS if d.get(c) is not None and not is_sealed(d[c])}
+            sealed = {c: FieldCipher.seal(key, probation_answer(c), str(v)) for c, v in plain.items()}
+            await self.windows_.update_one({"_id": d["_id"], **plain}, {"$set": sealed})
+        for d in messages:
+            key = await contact_key(self.db, self.cipher, owners[str(d["enrolment_id"])], create=True)
+            await self.messages_.update_one(
+                {"_id": d["_id"], "text": d["text"]},
+                {"$set": {"text": FieldCipher.seal(key, PROBATION_MESSAGE, str(d["text"]))}},
+            )
+        return len(windows) + len(messages)

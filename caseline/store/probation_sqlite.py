@@ -4,6 +4,21 @@ Every operation is one ``SqliteDb.run`` transaction, and the once-only transitio
 (redeeming a code, open -> missed, alerting) are conditional updates whose row count says
 whether this call made the change, which is what lets the scheduler's at-least-once
 handlers act once.
+
+With a :class:`~caseline.crypto.FieldCipher`, what the young person said (each check-in
+answer, and the messages they leave for their officer) is sealed under their contact's
+data key, found through the enrolment's ``contact_id``: it is the key the conversation
+store holds for them, so erasing the contact shreds these copies too. The officer's plan
+(alias, schedule) and the windows' times and statuses stay clear: they are the officer's
+compliance record, and the scheduler queries them. An answer or a message for an
+enrolment not linked to a contact is refused rather than stored in plain text; only a
+linked contact can give one.
+
+Erasure (``erase_contact_data``) keeps what a probation officer must still have, the fact
+and time of each check-in, miss and alert, and removes everything that came from the young
+person: answers and messages are deleted (not just left sealed: an open safeguarding case
+keeps the data key alive), and the enrolment is unlinked and put back to ``pending`` so the
+officer sees the link is gone and can issue a new code.
 """
 
 from __future__ import annotations
@@ -12,8 +27,11 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
-from caseline.store.sqlite import SqliteDb
+from caseline.crypto import PROBATION_MESSAGE, DataKey, FieldCipher, is_sealed, probation_answer
+from caseline.store.base import StoreError
+from caseline.store.sqlite import SqliteDb, attach_keys, default_keys_path, in_tx, key_reader, key_writer
 from casework.probation.model import (
     ANSWER_FIELDS,
     CheckinWindow,
@@ -101,11 +119,57 @@ def _enrolment(r: sqlite3.Row) -> Enrolment:
     )
 
 
-def _window(r: sqlite3.Row) -> CheckinWindow:
+ANSWER_COLUMNS = tuple(ANSWER_FIELDS.values())
+ERASED = "erased"  # stands in for the contact in a code they used, so the code stays spent
+
+
+def _answer(r: sqlite3.Row, column: str, key: DataKey | None, cid: str) -> str | None:
+    value = r[column]
+    return None if value is None else FieldCipher.open(key, cid, probation_answer(column), value)
+
+
+def _window(r: sqlite3.Row, key: DataKey | None = None, cid: str = "") -> CheckinWindow:
+    mood, attendance, note, needs_talk = (_answer(r, column, key, cid) for column in ANSWER_COLUMNS)
     return CheckinWindow(
-        r["enrolment_id"], r["occ_key"], _req(r["opens_at"]), _req(r["closes_at"]), r["status"], r["mood"],
-        r["attendance"], r["note"], r["needs_talk"], _dt(r["checked_in_at"]), bool(r["alerted"]),
+        r["enrolment_id"], r["occ_key"], _req(r["opens_at"]), _req(r["closes_at"]), r["status"], mood,
+        attendance, note, needs_talk, _dt(r["checked_in_at"]), bool(r["alerted"]),
     )
+
+
+def _owner(c: sqlite3.Connection, enrolment_id: str) -> str | None:
+    """The contact whose data key seals this enrolment's answers and messages."""
+    row = c.execute("SELECT contact_id FROM probation_enrolments WHERE id = ?", (enrolment_id,)).fetchone()
+    return None if row is None or row[0] is None else str(row[0])
+
+
+def _windows(c: sqlite3.Connection, rows: Sequence[sqlite3.Row], cipher: FieldCipher | None) -> list[CheckinWindow]:
+    owners: dict[str, str | None] = {}
+    keys = key_reader(cipher, c)
+    out = []
+    for r in rows:
+        eid = r["enrolment_id"]
+        if cipher is None or all(r[column] is None for column in ANSWER_COLUMNS):
+            out.append(_window(r))
+            continue
+        if eid not in owners:
+            owners[eid] = _owner(c, eid)
+        cid = owners[eid]
+        out.append(_window(r, keys(cid) if cid else None, cid or eid))
+    return out
+
+
+# Rows of linked enrolments holding an answer or a text not sealed yet (a sealed value
+# always starts with the prefix); an unlinked enrolment has no key to seal with.
+_PLAIN_WINDOWS = (
+    "SELECT w.enrolment_id, w.occ_key, e.contact_id FROM probation_windows w"
+    " JOIN probation_enrolments e ON e.id = w.enrolment_id WHERE e.contact_id IS NOT NULL AND ("
+    + " OR ".join(f"w.{column} NOT LIKE 'e1.%'" for column in ANSWER_COLUMNS)
+    + ") ORDER BY w.enrolment_id, w.occ_key LIMIT ?"
+)
+_PLAIN_MESSAGES = (
+    "SELECT m.id, e.contact_id FROM probation_messages m JOIN probation_enrolments e ON e.id = m.enrolment_id"
+    " WHERE e.contact_id IS NOT NULL AND m.text NOT LIKE 'e1.%' ORDER BY m.id LIMIT ?"
+)
 
 
 def _code(r: sqlite3.Row) -> EnrolmentCode:
@@ -113,12 +177,32 @@ def _code(r: sqlite3.Row) -> EnrolmentCode:
 
 
 class SqliteProbationStore(ProbationStore):
-    def __init__(self, db: SqliteDb) -> None:
+    """``cipher`` seals what the young person said (None: plain); ``keys_path`` is the conversation store's."""
+
+    def __init__(self, db: SqliteDb, cipher: FieldCipher | None = None, keys_path: Path | None = None) -> None:
         self.db = db
+        self.cipher = cipher
+        self.keys_path = keys_path or default_keys_path(db)
 
     async def open(self) -> None:
         await self.db.open()
         await self.db.executescript(SCHEMA)
+        if self.cipher is not None:
+            await self.db.run(lambda c: attach_keys(c, self.keys_path), write=False)
+
+    def _sealing_key(self, c: sqlite3.Connection, enrolment_id: str) -> DataKey | None:
+        """The key to seal the young person's words with; creates it if needed (own transaction)."""
+        if self.cipher is None:
+            return None
+        owner = _owner(c, enrolment_id)
+        if owner is None:
+            raise StoreError(f"enrolment {enrolment_id} is not linked to a contact; refusing to store plain text")
+        return key_writer(self.cipher, c, [owner])(owner)
+
+    async def _read_windows(self, sql: str, params: Sequence[object]) -> list[CheckinWindow]:
+        return await self.db.run(
+            lambda c: _windows(c, c.execute(sql, params).fetchall(), self.cipher), write=False
+        )
 
     async def add_enrolment(self, enrolment: Enrolment) -> None:
         e = enrolment
@@ -209,44 +293,52 @@ class SqliteProbationStore(ProbationStore):
                 " VALUES (?,?,?,?,?) ON CONFLICT (enrolment_id, occ_key) DO NOTHING",
                 (w.enrolment_id, w.occ_key, _ts(w.opens_at), _ts(w.closes_at), w.status),
             )
-            return _window(c.execute(
+            row = c.execute(
                 "SELECT * FROM probation_windows WHERE enrolment_id = ? AND occ_key = ?", (w.enrolment_id, w.occ_key)
-            ).fetchone())
+            ).fetchone()
+            return _windows(c, [row], self.cipher)[0]
 
         return await self.db.run(op)
 
     async def get_window(self, enrolment_id: str, occ_key: str) -> CheckinWindow | None:
-        row = await self.db.fetchone(
+        found = await self._read_windows(
             "SELECT * FROM probation_windows WHERE enrolment_id = ? AND occ_key = ?", (enrolment_id, occ_key)
         )
-        return None if row is None else _window(row)
+        return found[0] if found else None
 
     async def window_at(self, enrolment_id: str, now: datetime) -> CheckinWindow | None:
-        row = await self.db.fetchone(
+        found = await self._read_windows(
             "SELECT * FROM probation_windows WHERE enrolment_id = ? AND opens_at <= ? AND closes_at > ?"
             " ORDER BY opens_at DESC LIMIT 1",
             (enrolment_id, _ts(now), _ts(now)),
         )
-        return None if row is None else _window(row)
+        return found[0] if found else None
 
     async def windows(self, enrolment_id: str, limit: int = 1000) -> list[CheckinWindow]:
-        rows = await self.db.fetchall(
+        return await self._read_windows(
             "SELECT * FROM (SELECT * FROM probation_windows WHERE enrolment_id = ? ORDER BY opens_at DESC LIMIT ?)"
             " ORDER BY opens_at",
             (enrolment_id, limit),
         )
-        return [_window(r) for r in rows]
 
     async def record_answer(self, enrolment_id: str, occ_key: str, field: str, value: str, now: datetime) -> bool:
         column = ANSWER_FIELDS.get(field, field)
         if column not in ANSWER_FIELDS.values():
             raise ValueError(f"unknown check-in answer {field!r}")
-        return await self.db.run(lambda c: c.execute(
-            f"UPDATE probation_windows SET {column} = ?, checked_in_at = COALESCE(checked_in_at, ?),"
-            " status = CASE WHEN status = 'open' THEN 'checked_in' ELSE status END"
-            " WHERE enrolment_id = ? AND occ_key = ?",
-            (value, _ts(now), enrolment_id, occ_key),
-        ).rowcount == 1)
+
+        def op(c: sqlite3.Connection) -> bool:
+            if c.execute("SELECT 1 FROM probation_windows WHERE enrolment_id = ? AND occ_key = ?",
+                         (enrolment_id, occ_key)).fetchone() is None:
+                return False
+            sealed = FieldCipher.seal(self._sealing_key(c, enrolment_id), probation_answer(column), value)
+            return in_tx(c, lambda conn: conn.execute(
+                f"UPDATE probation_windows SET {column} = ?, checked_in_at = COALESCE(checked_in_at, ?),"
+                " status = CASE WHEN status = 'open' THEN 'checked_in' ELSE status END"
+                " WHERE enrolment_id = ? AND occ_key = ?",
+                (sealed, _ts(now), enrolment_id, occ_key),
+            ).rowcount == 1)
+
+        return await self.db.run(op, write=False)
 
     async def mark_missed(self, enrolment_id: str, occ_key: str) -> bool:
         return await self.db.run(lambda c: c.execute(
@@ -262,16 +354,96 @@ class SqliteProbationStore(ProbationStore):
 
     async def add_message(self, message: OfficerMessage) -> bool:
         m = message
-        return await self.db.run(lambda c: c.execute(
-            "INSERT INTO probation_messages (id, enrolment_id, kind, text, at, occ_key) VALUES (?,?,?,?,?,?)"
-            " ON CONFLICT (id) DO NOTHING",
-            (m.id, m.enrolment_id, m.kind, m.text, _ts(m.at), m.occ_key),
-        ).rowcount == 1)
+
+        def op(c: sqlite3.Connection) -> bool:
+            if c.execute("SELECT 1 FROM probation_messages WHERE id = ?", (m.id,)).fetchone() is not None:
+                return False
+            text = FieldCipher.seal(self._sealing_key(c, m.enrolment_id), PROBATION_MESSAGE, m.text)
+            return in_tx(c, lambda conn: conn.execute(
+                "INSERT INTO probation_messages (id, enrolment_id, kind, text, at, occ_key) VALUES (?,?,?,?,?,?)"
+                " ON CONFLICT (id) DO NOTHING",
+                (m.id, m.enrolment_id, m.kind, text, _ts(m.at), m.occ_key),
+            ).rowcount == 1)
+
+        return await self.db.run(op, write=False)
 
     async def messages(self, enrolment_id: str, limit: int = 200) -> list[OfficerMessage]:
-        rows = await self.db.fetchall(
-            "SELECT * FROM probation_messages WHERE enrolment_id = ? ORDER BY at DESC, id LIMIT ?",
-            (enrolment_id, limit),
-        )
-        return [OfficerMessage(r["id"], r["enrolment_id"], r["kind"], r["text"], _req(r["at"]), r["occ_key"])
-                for r in rows]
+        def op(c: sqlite3.Connection) -> list[OfficerMessage]:
+            rows = c.execute(
+                "SELECT * FROM probation_messages WHERE enrolment_id = ? ORDER BY at DESC, id LIMIT ?",
+                (enrolment_id, limit),
+            ).fetchall()
+            owner = _owner(c, enrolment_id) if rows and self.cipher is not None else None
+            key = key_reader(self.cipher, c)(owner) if owner else None
+            return [OfficerMessage(r["id"], r["enrolment_id"], r["kind"],
+                                   FieldCipher.open(key, owner or enrolment_id, PROBATION_MESSAGE, r["text"]),
+                                   _req(r["at"]), r["occ_key"]) for r in rows]
+
+        return await self.db.run(op, write=False)
+
+    # -- privacy -----------------------------------------------------------------------------
+    async def erase_contact_data(self, contact_id: str, *, dry_run: bool = False) -> dict[str, int]:
+        def op(c: sqlite3.Connection) -> dict[str, int]:
+            ids = [str(r[0]) for r in c.execute(
+                "SELECT id FROM probation_enrolments WHERE contact_id = ?", (contact_id,)).fetchall()]
+            marks = ",".join("?" * len(ids))
+            answered = " OR ".join(f"{column} IS NOT NULL" for column in ANSWER_COLUMNS)
+            counts = {"probation_enrolments": len(ids), "probation_answers": 0, "probation_messages": 0}
+            if ids:
+                counts["probation_answers"] = int(c.execute(
+                    f"SELECT COUNT(*) FROM probation_windows WHERE enrolment_id IN ({marks}) AND ({answered})",
+                    ids).fetchone()[0])
+                counts["probation_messages"] = int(c.execute(
+                    f"SELECT COUNT(*) FROM probation_messages WHERE enrolment_id IN ({marks})", ids).fetchone()[0])
+            if dry_run:
+                return counts
+            cleared = ", ".join(f"{column} = NULL" for column in ANSWER_COLUMNS)
+            c.execute(f"UPDATE probation_windows SET {cleared} WHERE enrolment_id IN ({marks})", ids)
+            c.execute(f"DELETE FROM probation_messages WHERE enrolment_id IN ({marks})", ids)
+            c.execute("UPDATE probation_codes SET used_by = ? WHERE used_by = ?", (ERASED, contact_id))
+            c.execute(
+                "UPDATE probation_enrolments SET contact_id = NULL, channel = NULL, lang = NULL, linked_at = NULL,"
+                " status = CASE WHEN status IN ('active', 'paused') THEN 'pending' ELSE status END,"
+                " revision = revision + 1 WHERE contact_id = ?",
+                (contact_id,),
+            )
+            return counts
+
+        return await self.db.run(op, write=not dry_run, offload=True)
+
+    async def seal_plain(self, limit: int = 500) -> int:
+        """Seal up to ``limit`` answers and messages written before encryption was on; how many rows.
+
+        Resumable: each batch commits on its own and the next finds what is still plain.
+        """
+        cipher = self.cipher
+        if cipher is None:
+            return 0
+
+        def op(c: sqlite3.Connection) -> int:
+            windows = c.execute(_PLAIN_WINDOWS, (limit,)).fetchall()
+            messages = c.execute(_PLAIN_MESSAGES, (limit,)).fetchall()
+            keys = key_writer(cipher, c, [r["contact_id"] for r in [*windows, *messages]])
+
+            def seal(conn: sqlite3.Connection) -> int:
+                # Re-read inside the transaction: what was answered or erased since is respected.
+                for w in windows:
+                    row = conn.execute("SELECT * FROM probation_windows WHERE enrolment_id = ? AND occ_key = ?",
+                                       (w["enrolment_id"], w["occ_key"])).fetchone()
+                    if row is None:
+                        continue
+                    key = keys(w["contact_id"])
+                    values = [row[col] if row[col] is None or is_sealed(row[col])
+                              else FieldCipher.seal(key, probation_answer(col), row[col]) for col in ANSWER_COLUMNS]
+                    conn.execute(f"UPDATE probation_windows SET {', '.join(f'{col} = ?' for col in ANSWER_COLUMNS)}"
+                                 " WHERE enrolment_id = ? AND occ_key = ?", (*values, w["enrolment_id"], w["occ_key"]))
+                for m in messages:
+                    found = conn.execute("SELECT text FROM probation_messages WHERE id = ?", (m["id"],)).fetchone()
+                    if found is not None and not is_sealed(found[0]):
+                        conn.execute("UPDATE probation_messages SET text = ? WHERE id = ?",
+                                     (FieldCipher.seal(keys(m["contact_id"]), PROBATION_MESSAGE, found[0]), m["id"]))
+                return len(windows) + len(messages)
+
+            return in_tx(c, seal)
+
+        return await self.db.run(op, write=False, offload=True)

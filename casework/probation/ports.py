@@ -92,3 +92,9 @@ class ProbationStore(ABC):
     @abstractmethod
     async def messages(self, enrolment_id: str, limit: int = 200) -> list[OfficerMessage]:
         """Newest first."""
+
+    @abstractmethod
+    async def erase_contact_data(self, contact_id: str, *, dry_run: bool = False) -> dict[str, int]:
+        """The right to erasure (see :mod:`caseline.erasure`): the contact's answers and messages go,
+        their enrolments are unlinked (active or paused ones back to pending); the plan and each
+        window's times and status stay. Counts by kind; ``dry_run`` only counts."""

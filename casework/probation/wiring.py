@@ -36,13 +36,14 @@ log = logging.getLogger("caseline.probation")
 
 
 def probation_store(backend: Backend) -> ProbationStore:
+    """Check-in answers and messages are sealed with the backend's cipher, if it has one."""
     if backend.sqlite is not None:
         from caseline.store.probation_sqlite import SqliteProbationStore
 
-        return SqliteProbationStore(backend.sqlite)
+        return SqliteProbationStore(backend.sqlite, cipher=backend.cipher)
     from caseline.store.probation_mongo import MongoProbationStore
 
-    return MongoProbationStore(backend.mongo)
+    return MongoProbationStore(backend.mongo, cipher=backend.cipher)
 
 
 def attach(services: Services, casework: Casework) -> ProbationExtension:
@@ -51,6 +52,7 @@ def attach(services: Services, casework: Casework) -> ProbationExtension:
     jobs = job_store(services.backend)
     services.openers.append(store.open)
     services.openers.append(jobs.open)
+    services.pipeline.erasers.append(store)  # a contact's erasure also erases their check-ins
     planner = Planner(
         store, jobs, services.store, casework.desk.escalate, lambda: services.clock(),
         lambda: services.outbox.kick(),

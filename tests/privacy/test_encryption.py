@@ -1,4 +1,9 @@
-"""Encryption at rest on both adapters: nothing sensitive in the raw store, everything reads back."""
+"""Encryption at rest on both adapters: nothing sensitive in the raw store, everything reads back.
+
+Covers the conversation store and the stores beside it that hold what people wrote about
+or for a contact: case notes, referrals and outcomes, probation check-in answers and the
+young person's messages for their officer.
+"""
 
 from __future__ import annotations
 
@@ -12,14 +17,30 @@ import pytest
 from caseline.crypto import UNREADABLE, FieldCipher
 from caseline.keyring import Keyring
 from caseline.messages import Inbound, Reply
+from caseline.privacy_cli import rotate
 from caseline.store.base import ConversationStore, OutboxDraft, TranscriptDraft, TurnCommit
-from caseline.store.factory import Backend
-from tests.privacy.conftest import leaks, open_store, ring
+from caseline.store.factory import Backend, conversation_store, with_cipher
+from casework.core import case_store
+from casework.model import NewCase, Note, Trigger
+from casework.ports import CaseStore
+from casework.probation.model import CheckinWindow, Enrolment, EnrolmentCode, OfficerMessage, ScheduleSpec
+from casework.probation.ports import ProbationStore
+from casework.probation.wiring import probation_store
+from tests.privacy.conftest import leaks, open_store, raw_strings, ring
 
 SECRET = "my uncle hurts me zebra-7731"
 REPLY = "Thank you for telling me, quokka-5512"
 WORKER = "A worker is here for you, narwhal-3390"
 PLATFORM_ID = "tg-user-998877665544"
+# What people write about or for a contact, one marker per sealed field.
+NOTE = "internal note: dad drinks, ocelot-4471"
+REFERRAL = "Youth counselling: tapir-8812"
+OUTCOME = "placed with an aunt, dugong-2290"
+CHECKIN_NOTE = "slept at a friend's again, pangolin-6630"
+OFFICER_MESSAGE = "please tell my officer axolotl-1187"
+CASEWORK_MARKERS = ("ocelot-4471", "tapir-8812", "dugong-2290", "pangolin-6630", "axolotl-1187")
+T0 = datetime(2027, 3, 1, 6, 0, tzinfo=UTC)
+OCC = "2027-03-01T09:00"
 
 
 def inbound(contact: str, n: int = 1, text: str = SECRET, user: str = PLATFORM_ID) -> Inbound:
@@ -58,6 +79,82 @@ async def check_reads_back(store: ConversationStore, contact: str = "c_a", seq: 
         assert [i.reply.text for i in await store.outbox_for_inbound(seq)] == [REPLY]
 
 
+def case_of(contact: str) -> str:
+    """Ids that do not spell the contact id, so a scan for it finds only what stores it."""
+    return f"case_{contact.removeprefix('c_')}"
+
+
+def enrolment_of(contact: str) -> str:
+    return f"enr_{contact.removeprefix('c_')}"
+
+
+async def open_casework(
+    backend: Backend, cipher: FieldCipher | None
+) -> tuple[ConversationStore, CaseStore, ProbationStore]:
+    """The three stores as the app wires them: one backend, one cipher."""
+    ciphered = with_cipher(backend, cipher)
+    store, cases, probation = conversation_store(ciphered), case_store(ciphered), probation_store(ciphered)
+    for opening in (store.open, cases.open, probation.open):
+        await opening()
+    return store, cases, probation
+
+
+async def write_casework(
+    cases: CaseStore, probation: ProbationStore, contact: str = "c_a", *, resolve: bool = True,
+    note: str = NOTE, checkin_note: str = CHECKIN_NOTE,
+) -> str:
+    """A case with a note, a referral and (resolved) an outcome; a linked enrolment with a
+    check-in and a message for the officer. Returns the case id."""
+    new = NewCase(case_of(contact), contact, "telegram", "default", "high", ("abuse",), "screen", "en", None,
+                  T0, None)
+    case, _ = await cases.escalate(new, Trigger(1, ("rule.x",), "screen", "high", T0))
+    assert await cases.add_note(case.id, Note("w1", note, T0))
+    assert await cases.add_note(case.id, Note("w1", REFERRAL, T0, "referral"))
+    if resolve:
+        assert await cases.resolve(case.id, OUTCOME, T0 + timedelta(hours=1)) is not None
+    eid, code = enrolment_of(contact), f"CODE{contact.removeprefix('c_').upper()}"
+    await probation.add_enrolment(Enrolment(eid, "R.", "olga", "default", ScheduleSpec("daily", "Europe/Bucharest",
+                                                                                   "09:00"), 1440, "checkin",
+                                            "pending", T0))
+    await probation.add_code(EnrolmentCode(code, eid, T0 + timedelta(days=7)))
+    assert await probation.redeem_code(code, contact, T0) == eid
+    assert await probation.link(eid, contact, "telegram", "en", T0)
+    await probation.open_window(CheckinWindow(eid, OCC, T0, T0 + timedelta(days=1)))
+    assert await probation.record_answer(eid, OCC, "mood", "2", T0 + timedelta(minutes=5))
+    assert await probation.record_answer(eid, OCC, "note", checkin_note, T0 + timedelta(minutes=6))
+    assert await probation.add_message(OfficerMessage(f"{contact}:9", eid, "note", OFFICER_MESSAGE, T0))
+    return case.id
+
+
+async def check_casework(
+    cases: CaseStore, probation: ProbationStore, contact: str = "c_a", *, resolved: bool = True,
+    note: str = NOTE, checkin_note: str = CHECKIN_NOTE,
+) -> None:
+    """Every read path gives back plain text."""
+    case = await cases.get(case_of(contact))
+    assert case is not None
+    assert [n.text for n in case.notes] == [note] and [r.text for r in case.referrals] == [REFERRAL]
+    assert case.outcome == (OUTCOME if resolved else None)
+    [listed] = [c for c in await cases.list_cases(None) if c.id == case.id]
+    assert listed.notes == case.notes and listed.outcome == case.outcome
+    eid = enrolment_of(contact)
+    window = await probation.get_window(eid, OCC)
+    assert window is not None and (window.status, window.mood, window.note) == ("checked_in", "2", checkin_note)
+    assert await probation.windows(eid) == [window]
+    assert await probation.window_at(eid, T0 + timedelta(hours=1)) == window
+    assert [m.text for m in await probation.messages(eid)] == [OFFICER_MESSAGE]
+
+
+def raw_hits(backend: Backend, tmp_path: Path, *needles: str) -> list[str]:
+    """Needles stored in clear: in the raw bytes of every SQLite file (database, WAL, key
+    store), so a copied file or a backup is covered, or in any MongoDB document."""
+    if backend.sqlite is None:
+        return leaks(backend, tmp_path, *needles)
+    files = sorted(p for p in tmp_path.iterdir() if ".sqlite3" in p.name)
+    assert any(p.name.endswith(".sqlite3-wal") for p in files), "the WAL must be scanned too"
+    return [f"{p.name}: {n}" for p in files for n in needles if n.encode() in p.read_bytes()]
+
+
 async def test_raw_store_holds_no_message_text_or_platform_id(
     backend: Backend, tmp_path: Path, keyring: Keyring
 ) -> None:
@@ -74,6 +171,29 @@ async def test_raw_store_holds_no_message_text_or_platform_id(
     # A fresh process (empty key cache) reads it too.
     again = await open_store(backend, FieldCipher(keyring))
     assert [e.text for e in await again.transcript("c_a")] == [SECRET, REPLY, WORKER]
+
+
+async def test_raw_store_holds_no_case_or_probation_text(backend: Backend, tmp_path: Path, keyring: Keyring) -> None:
+    store, cases, probation = await open_casework(backend, FieldCipher(keyring))
+    await process(store)
+    await write_casework(cases, probation)
+    await write_casework(cases, probation, "c_open", resolve=False)
+    assert raw_hits(backend, tmp_path, *CASEWORK_MARKERS, "zebra", "quokka", PLATFORM_ID) == []
+    await check_casework(cases, probation)
+    await check_casework(cases, probation, "c_open", resolved=False)
+    assert await store.key_counts() == {"k1": 2}  # the conversation's key, and c_open's made by the case store
+    # A fresh process (empty key cache) reads it too.
+    _store, cases2, probation2 = await open_casework(backend, FieldCipher(keyring))
+    await check_casework(cases2, probation2)
+
+
+async def test_the_raw_scan_finds_case_and_probation_text_left_plain(backend: Backend, tmp_path: Path) -> None:
+    """Without a cipher every marker is in the raw store: the scan above can fail."""
+    _store, cases, probation = await open_casework(backend, None)
+    await write_casework(cases, probation)
+    for marker in CASEWORK_MARKERS:
+        assert raw_hits(backend, tmp_path, marker), marker
+    await check_casework(cases, probation)
 
 
 async def test_rotation_rewraps_keys_and_everything_still_reads(backend: Backend, tmp_path: Path) -> None:
@@ -93,6 +213,43 @@ async def test_rotation_rewraps_keys_and_everything_still_reads(backend: Backend
     reader = await open_store(backend, FieldCipher(only_new))
     await check_reads_back(reader, "c_a", seq)
     assert leaks(backend, tmp_path, "zebra", "quokka", "kiwi", PLATFORM_ID) == []
+
+
+async def test_key_rotation_keeps_case_and_probation_text_readable_and_seals_old_plain_text(
+    backend: Backend, tmp_path: Path
+) -> None:
+    # Before encryption: two contacts' case and probation text in plain.
+    _plain, cases, probation = await open_casework(backend, None)
+    legacy = {"c_old1": ("note from before, serval-1001", "check-in from before, margay-1002"),
+              "c_old2": ("note from before, caracal-2001", "check-in from before, fossa-2002")}
+    for contact, (note, checkin) in legacy.items():
+        await write_casework(cases, probation, contact, note=note, checkin_note=checkin)
+    # Encryption on, under master key k1.
+    old = ring("k1")
+    store, cases, probation = await open_casework(backend, FieldCipher(old))
+    seq = await process(store)
+    await write_casework(cases, probation)
+    assert raw_hits(backend, tmp_path, "ocelot-4471", "pangolin-6630") == []  # c_a's own; the rest is shared
+    # `caseline keys rotate` with k2 added and made active; every step one row at a time.
+    rotated = FieldCipher(ring("k2", "k1", keys=dict(old.keys)))
+    store, cases, probation = await open_casework(backend, rotated)
+    assert await cases.seal_plain(limit=1) == 1  # interrupted after one case...
+    still_plain = [c for c, (note, _) in legacy.items() if note in "\n".join(raw_strings(backend, tmp_path))]
+    assert len(still_plain) == 1
+    lines: list[str] = []
+    await rotate(store, [cases, probation], rotated, batch=1, new_key=False, echo=lines.append)  # ...resumed
+    assert any("re-wrapped 1/1" in line for line in lines) and any("sealed" in line for line in lines)
+    assert await store.key_counts() == {"k2": 3}
+    stored = raw_strings(backend, tmp_path)  # the rows as they are now (old page images aside)
+    assert not [s for s in stored for n in (*CASEWORK_MARKERS, "serval", "margay", "caracal", "fossa") if n in s]
+    assert await cases.seal_plain() == 0 and await probation.seal_plain() == 0  # nothing left: the rerun is a no-op
+    # k1 retired: everything reads back under k2 alone, in a fresh process.
+    only_new = FieldCipher(Keyring(active="k2", keys={"k2": rotated.keyring.keys["k2"]}))
+    reader, cases, probation = await open_casework(backend, only_new)
+    await check_reads_back(reader, "c_a", seq)
+    await check_casework(cases, probation)
+    for contact, (note, checkin) in legacy.items():
+        await check_casework(cases, probation, contact, note=note, checkin_note=checkin)
 
 
 async def _move_transcript_text(backend: Backend, tmp_path: Path, source: str, target: str) -> None:
