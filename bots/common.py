@@ -99,13 +99,11 @@ def typed_choice(state: dict[str, Any], text: str) -> Button | None:
 
 
 async def remember_offered(store: ConversationStore, contact: str, reply: Reply) -> None:
-    """Keep the choices just shown (or none), so "2" later means the second of these."""
-    conv = await store.load_conversation(contact)
-    if conv is None:
-        return
-    new = [[b.payload, b.title] for b in reply.choices]
-    if conv.state.get(OFFERED, []) != new:
-        await store.update_state(contact, {OFFERED: new})
+    """Keep the choices just shown (or none), so "2" later means the second of these.
+
+    One store call: the store skips the write when the choices are already the stored ones.
+    """
+    await store.update_state(contact, {OFFERED: [[b.payload, b.title] for b in reply.choices]})
 
 
 async def mark_unreachable(store: ConversationStore, contact: str, channel: str) -> None:

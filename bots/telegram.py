@@ -46,7 +46,6 @@ from bots.common import (
     mark_unreachable,
     offered,
     refuse,
-    remember_offered,
     same_secret,
     split_text,
 )
@@ -234,7 +233,6 @@ class TelegramSender:
             last_id = result
             self.progress.advance(item_id, i + 1)
         self.progress.finish(item_id)
-        await remember_offered(self.intake.store, self.intake.contact(platform_user_id), reply)
         return SendResult.sent(f"{chat_id}:{last_id}" if last_id is not None else None)
 
     async def _send_part(self, chat_id: int, text: str, markup: InlineKeyboardMarkup | None) -> int | SendResult:

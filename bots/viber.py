@@ -24,7 +24,6 @@ from bots.common import (
     mark_unreachable,
     platform_time,
     refuse,
-    remember_offered,
     same_secret,
     split_text,
 )
@@ -125,7 +124,6 @@ class ViberSender:
                 return await self._failed(platform_user_id, result)
             self.progress.advance(item_id, i + 1)
         self.progress.finish(item_id)
-        await remember_offered(self.intake.store, self.intake.contact(platform_user_id), reply)
         return result
 
     async def _post(self, body: dict[str, Any]) -> SendResult:

@@ -29,7 +29,6 @@ from bots.common import (
     mark_unreachable,
     platform_time,
     refuse,
-    remember_offered,
     same_secret,
     split_text,
 )
@@ -180,14 +179,12 @@ class WhatsAppSender:
             wamid = result.platform_message_id
             self.progress.advance(item_id, i + 1)
         self.progress.finish(item_id)
-        await remember_offered(self.intake.store, contact, reply)
         return SendResult.sent(wamid)
 
     async def _template(self, to: str, reply: Reply) -> SendResult:
         code, result = await self._post(to, render_template(self.template, reply, to))
         if not result.ok:
             return await self._failed(self.intake.contact(to), code, result)
-        await remember_offered(self.intake.store, self.intake.contact(to), reply)
         return result
 
     async def _failed(self, contact: str, code: int | None, result: SendResult) -> SendResult:

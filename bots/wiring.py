@@ -28,6 +28,14 @@ def intake(services: Services, channel: str) -> Intake:
     return Intake(channel, services.pipeline, services.store, services.settings.secret_key, services.clock)
 
 
+def pacing_limit(lease_seconds: float) -> float:
+    """How long a sender may wait for a rate-limit slot while holding an outbox lease.
+
+    Well inside the lease: a reply held past its lease is taken by another worker and sent twice.
+    """
+    return min(5.0, lease_seconds / 4)
+
+
 def build_senders(services: Services) -> dict[str, Sender]:
     """Senders for the platform channels that are configured."""
     s = services.settings
@@ -40,6 +48,7 @@ def build_senders(services: Services) -> dict[str, Sender]:
         pacer = Pacer(
             KeyedBuckets(rate=s.telegram_chat_rate, burst=3.0),
             TokenBucket(rate=s.telegram_global_rate, burst=s.telegram_global_rate),
+            max_wait=pacing_limit(s.lease_seconds),
         )
         senders[telegram.CHANNEL] = telegram.TelegramSender(bot, intake(services, telegram.CHANNEL), pacer)
     if s.whatsapp_access_token:
@@ -47,10 +56,14 @@ def build_senders(services: Services) -> dict[str, Sender]:
             raise SettingsError("CASELINE_WHATSAPP_PHONE_NUMBER_ID: required when WhatsApp is on")
         client = whatsapp.GraphClient(s.whatsapp_api_base, s.whatsapp_phone_number_id, s.whatsapp_access_token)
         senders[whatsapp.CHANNEL] = whatsapp.WhatsAppSender(
-            client, intake(services, whatsapp.CHANNEL), whatsapp.Template.load())
+            client, intake(services, whatsapp.CHANNEL), whatsapp.Template.load(),
+            Pacer(KeyedBuckets(rate=1.0, burst=5.0), TokenBucket(rate=80.0, burst=80.0),
+                  max_wait=pacing_limit(s.lease_seconds)))
     if s.viber_token:
         senders[viber.CHANNEL] = viber.ViberSender(
-            viber.ViberClient(s.viber_api_base, s.viber_token), intake(services, viber.CHANNEL))
+            viber.ViberClient(s.viber_api_base, s.viber_token), intake(services, viber.CHANNEL),
+            Pacer(KeyedBuckets(rate=1.0, burst=5.0), TokenBucket(rate=50.0, burst=50.0),
+                  max_wait=pacing_limit(s.lease_seconds)))
     return senders
 
 

@@ -13,6 +13,7 @@ import random
 from datetime import timedelta
 
 from bots.base import Sender, SendResult
+from bots.common import remember_offered
 from caseline.metrics import Metrics, seconds_since
 from caseline.pipeline import Clock, utcnow
 from caseline.store.base import ConversationStore, OutboxItem
@@ -89,7 +90,13 @@ class OutboxWorker:
             if item.attempts == 1:
                 queued = seconds_since(item.next_attempt_at, self.clock())
                 self.metrics.delivery_latency.labels(item.channel).observe(queued)
+            # Marked sent first: a crash between the platform's answer and this mark is the one
+            # window in which a reply can go out twice, so nothing else may sit inside it.
             await self.store.complete_outbox(item.id, "sent", platform_message_id=result.platform_message_id)
+            try:
+                await remember_offered(self.store, item.contact_id, item.reply)
+            except Exception:  # the reply is out; a stale "2" mapping is not worth a retry
+                log.exception("could not remember the choices offered")
         elif result.permanent or item.attempts >= MAX_ATTEMPTS:
             self.metrics.send_failures.labels(item.channel, "permanent").inc()
             log.warning("outbox item %s failed for good: %s", item.id, result.error)

@@ -443,6 +443,8 @@ class MongoConversationStore(ConversationStore):
     async def _replace_state(self, contact_id: str, doc: dict[str, Any], mutate: dict[str, Any]) -> bool:
         key = await self._key(contact_id, create=True)
         state = dict(FieldCipher.open_json(key, contact_id, CONV_STATE, doc.get("state") or {}) or {})
+        if all(k in state and state[k] == v for k, v in mutate.items()):
+            return True  # unchanged: a version bump would only make a turn in flight start over
         state.update(mutate)
         result = await self.db.conversations.update_one(
             {"_id": contact_id, "version": doc.get("version", 0)},

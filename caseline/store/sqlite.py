@@ -711,6 +711,8 @@ class SqliteConversationStore(ConversationStore):
             if row is None:
                 return
             state = _conversation(row, keys(contact_id)).state
+            if all(k in state and state[k] == v for k, v in mutate.items()):
+                return  # unchanged: a version bump would only make a turn in flight start over
             state.update(mutate)
             c.execute(
                 "UPDATE conversations SET state = ?, version = version + 1 WHERE contact_id = ?",
