@@ -210,7 +210,7 @@ async def main(rate: float, seconds: float, store: str) -> None:
         "CASELINE_TELEGRAM_API_BASE": fake_url, "CASELINE_TELEGRAM_GLOBAL_RATE": "100000",
         "CASELINE_WHATSAPP_VERIFY_TOKEN": "v", "CASELINE_WHATSAPP_APP_SECRET": APP_SECRET,
         "CASELINE_WHATSAPP_ACCESS_TOKEN": "t", "CASELINE_WHATSAPP_PHONE_NUMBER_ID": PHONE_ID,
-        "CASELINE_WHATSAPP_API_BASE": f"{fake_url}/v25.0",
+        "CASELINE_WHATSAPP_API_BASE": f"{fake_url}/v25.0", "CASELINE_WHATSAPP_GLOBAL_RATE": "100000",
     }
     subprocess.run([sys.executable, "-m", "caseline.cli", "users", "add", "bench", "--role", "supervisor",
                     "--team", "default", "--password-stdin"], input=b"loadtest-pass-8410-xyz\n", env=env, check=True,

@@ -57,7 +57,8 @@ def build_senders(services: Services) -> dict[str, Sender]:
         client = whatsapp.GraphClient(s.whatsapp_api_base, s.whatsapp_phone_number_id, s.whatsapp_access_token)
         senders[whatsapp.CHANNEL] = whatsapp.WhatsAppSender(
             client, intake(services, whatsapp.CHANNEL), whatsapp.Template.load(),
-            Pacer(KeyedBuckets(rate=1.0, burst=5.0), TokenBucket(rate=80.0, burst=80.0),
+            Pacer(KeyedBuckets(rate=1.0, burst=5.0),
+                  TokenBucket(rate=s.whatsapp_global_rate, burst=s.whatsapp_global_rate),
                   max_wait=pacing_limit(s.lease_seconds)))
     if s.viber_token:
         senders[viber.CHANNEL] = viber.ViberSender(

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     whatsapp_app_secret: str = ""
     whatsapp_access_token: str = ""
     whatsapp_phone_number_id: str = ""
+    # Cloud API throughput per business number: 80 messages a second by default, up to 1,000
+    # once Meta upgrades the number; set it to what the number has.
+    whatsapp_global_rate: float = Field(80.0, gt=0)
     whatsapp_api_base: str = "https://graph.facebook.com/v25.0"
     viber_token: str = ""
     viber_api_base: str = "https://chatapi.viber.com/pa"
