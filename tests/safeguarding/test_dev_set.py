@@ -54,3 +54,18 @@ def test_dev_false_flags(report: Report) -> None:
 def test_no_canonical_prints_na(report: Report) -> None:
     assert report.canonical.total == 0
     assert "canonical pass rate: n/a" in format_report(report)
+
+
+@pytest.fixture(scope="module")
+def report2(screen: RiskScreen) -> Report:
+    files = [DEFAULT_EVAL_DIR / f"dev2-{lang}.jsonl" for lang in DEV_LANGS]
+    cases = load_cases(files)
+    assert len(cases) == 8 * 50
+    return evaluate(screen, cases)
+
+
+def test_dev2_does_not_regress(report2: Report) -> None:
+    """dev2 (ex-heldout2, tuned on in session 3): recall 0.996, escalation 1.000, false flags 0.019."""
+    assert report2.recall.value >= 0.97, format_report(report2)
+    assert report2.escalated.value >= 0.98, format_report(report2)
+    assert report2.false_flags.value <= 0.03, format_report(report2)
