@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from bots import wiring
 from bots.cli import telegram_group
+from bots.common import remember_offered
 from bots.telegram import callback_key
 from caseline.app import Services
 from caseline.identity import contact_id
@@ -54,7 +55,9 @@ async def test_long_payloads_travel_as_a_hash_resolved_from_state(
     long_payload = "flow.checkin.answer." + "x" * 80
     await services.store.ensure_conversation(_contact(services), "telegram", CHAT)
     sender = services.senders["telegram"]
-    assert (await sender.send(CHAT, Reply("Pick", buttons=(Button(long_payload, "Long"),)), 1)).ok
+    reply = Reply("Pick", buttons=(Button(long_payload, "Long"),))
+    assert (await sender.send(CHAT, reply, 1)).ok
+    await remember_offered(services.store, _contact(services), reply)  # the outbox's step after a send
     data = tg_api.sent[-1]["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
     assert data == callback_key(long_payload) and len(data.encode()) <= 64
     update = fixture("telegram", "callback_query")
