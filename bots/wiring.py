@@ -28,12 +28,12 @@ def intake(services: Services, channel: str) -> Intake:
     return Intake(channel, services.pipeline, services.store, services.settings.secret_key, services.clock)
 
 
-def pacing_limit(lease_seconds: float) -> float:
-    """How long a sender may wait for a rate-limit slot while holding an outbox lease.
-
-    Well inside the lease: a reply held past its lease is taken by another worker and sent twice.
-    """
-    return min(5.0, lease_seconds / 4)
+def pacer(chat_rate: float, chat_burst: float, overall_rate: float, lease_seconds: float) -> Pacer:
+    """A platform's per-chat and overall limits. A sender waits for a slot at most a quarter of
+    the outbox lease (and 5 s): a reply held past its lease is taken by another worker and sent
+    twice."""
+    return Pacer(KeyedBuckets(rate=chat_rate, burst=chat_burst),
+                 TokenBucket(rate=overall_rate, burst=overall_rate), max_wait=min(5.0, lease_seconds / 4))
 
 
 def build_senders(services: Services) -> dict[str, Sender]:
@@ -45,26 +45,20 @@ def build_senders(services: Services) -> dict[str, Sender]:
             bot = telegram.make_bot(s)
         except TokenValidationError as exc:
             raise SettingsError(f"CASELINE_TELEGRAM_TOKEN: {exc}") from exc
-        pacer = Pacer(
-            KeyedBuckets(rate=s.telegram_chat_rate, burst=3.0),
-            TokenBucket(rate=s.telegram_global_rate, burst=s.telegram_global_rate),
-            max_wait=pacing_limit(s.lease_seconds),
-        )
-        senders[telegram.CHANNEL] = telegram.TelegramSender(bot, intake(services, telegram.CHANNEL), pacer)
+        senders[telegram.CHANNEL] = telegram.TelegramSender(
+            bot, intake(services, telegram.CHANNEL),
+            pacer(s.telegram_chat_rate, 3.0, s.telegram_global_rate, s.lease_seconds))
     if s.whatsapp_access_token:
         if not s.whatsapp_phone_number_id:
             raise SettingsError("CASELINE_WHATSAPP_PHONE_NUMBER_ID: required when WhatsApp is on")
         client = whatsapp.GraphClient(s.whatsapp_api_base, s.whatsapp_phone_number_id, s.whatsapp_access_token)
         senders[whatsapp.CHANNEL] = whatsapp.WhatsAppSender(
             client, intake(services, whatsapp.CHANNEL), whatsapp.Template.load(),
-            Pacer(KeyedBuckets(rate=1.0, burst=5.0),
-                  TokenBucket(rate=s.whatsapp_global_rate, burst=s.whatsapp_global_rate),
-                  max_wait=pacing_limit(s.lease_seconds)))
+            pacer(1.0, 5.0, s.whatsapp_global_rate, s.lease_seconds))
     if s.viber_token:
         senders[viber.CHANNEL] = viber.ViberSender(
             viber.ViberClient(s.viber_api_base, s.viber_token), intake(services, viber.CHANNEL),
-            Pacer(KeyedBuckets(rate=1.0, burst=5.0), TokenBucket(rate=50.0, burst=50.0),
-                  max_wait=pacing_limit(s.lease_seconds)))
+            pacer(1.0, 5.0, 50.0, s.lease_seconds))
     return senders
 
 

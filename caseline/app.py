@@ -112,7 +112,7 @@ async def build_services(
     if backend.cipher is None and (ring := keyring_for(settings)) is not None:
         # One cipher for every store on the backend: conversations, cases and probation.
         backend = with_cipher(backend, FieldCipher(ring))
-    store = conversation_store(backend, backend.cipher)
+    store = conversation_store(backend)
     if stages is None:
         stages = await asyncio.to_thread(load_stages, settings)
     hub = WebchatHub()

@@ -22,18 +22,14 @@ from typing import Protocol, TypeVar
 import click
 
 from caseline.crypto import FieldCipher
-from caseline.erasure import ContactEraser, OpenCaseCheck, erase_contact
+from caseline.erasure import OpenCaseCheck, erase_contact
 from caseline.keyring import KeyringError, add_active_key, keyring_for, retire_key
 from caseline.retention import RetentionPolicy, sweep
 from caseline.settings import Settings, SettingsError, load_settings
 from caseline.store.base import ConversationStore, StoreError
-from caseline.store.cases_mongo import MongoCaseStore
-from caseline.store.cases_sqlite import SqliteCaseStore
-from caseline.store.factory import Backend, open_backend, with_cipher
-from caseline.store.mongo import MongoConversationStore
-from caseline.store.probation_mongo import MongoProbationStore
-from caseline.store.probation_sqlite import SqliteProbationStore
-from caseline.store.sqlite import SqliteConversationStore
+from caseline.store.factory import Backend, conversation_store, open_backend, with_cipher
+from casework.core import case_store
+from casework.probation.wiring import probation_store
 
 T = TypeVar("T")
 # Given the settings and the open backend, how to ask the case store about open cases.
@@ -43,36 +39,7 @@ OpenCaseLookup = Callable[[Settings, Backend], OpenCaseCheck]
 class PlainSealer(Protocol):
     """A store that can seal, in batches, the text it held before encryption was on."""
 
-    async def open(self) -> None: ...
-
-    async def seal_plain(self, limit: int = 500) -> int:
-        """Seal up to ``limit`` rows; how many (0 when nothing is left)."""
-        ...
-
-
-class CompanionStore(PlainSealer, ContactEraser, Protocol):
-    """A store beside the conversations that holds a contact's text (probation)."""
-
-
-def encrypted_store(backend: Backend, cipher: FieldCipher | None) -> ConversationStore:
-    """The conversation store on ``backend`` with encryption at rest (``cipher``) if given."""
-    if backend.sqlite is not None:
-        return SqliteConversationStore(backend.sqlite, cipher=cipher)
-    return MongoConversationStore(backend.mongo, close=backend.close_mongo, cipher=cipher)
-
-
-def case_store_for(backend: Backend) -> PlainSealer:
-    """The case store on ``backend``, sealing with the backend's cipher; for rotation."""
-    if backend.sqlite is not None:
-        return SqliteCaseStore(backend.sqlite, cipher=backend.cipher)
-    return MongoCaseStore(backend.mongo, cipher=backend.cipher)
-
-
-def probation_store_for(backend: Backend) -> CompanionStore:
-    """The probation store on ``backend``: rotation seals its old text, erasure erases it."""
-    if backend.sqlite is not None:
-        return SqliteProbationStore(backend.sqlite, cipher=backend.cipher)
-    return MongoProbationStore(backend.mongo, cipher=backend.cipher)
+    async def seal_plain(self, limit: int = 500) -> int: ...
 
 
 async def rotate(
@@ -121,7 +88,7 @@ def _settings() -> Settings:
 @asynccontextmanager
 async def _opened(settings: Settings, cipher: FieldCipher | None) -> AsyncIterator[tuple[ConversationStore, Backend]]:
     backend = with_cipher(open_backend(settings), cipher)
-    store = encrypted_store(backend, cipher)
+    store = conversation_store(backend)
     await store.open()
     try:
         yield store, backend
@@ -186,10 +153,10 @@ def privacy_commands(open_case_lookup: OpenCaseLookup | None = None) -> list[cli
 
         async def go() -> None:
             async with _opened(settings, cipher) as (store, backend):
-                sealers = [case_store_for(backend), probation_store_for(backend)]
-                for sealer in sealers:
-                    await sealer.open()
-                await rotate(store, sealers, cipher, batch=batch, new_key=new_key)
+                cases, probation = case_store(backend), probation_store(backend)
+                await cases.open()
+                await probation.open()
+                await rotate(store, [cases, probation], cipher, batch=batch, new_key=new_key)
 
         _run(go())
 
@@ -246,7 +213,7 @@ def privacy_commands(open_case_lookup: OpenCaseLookup | None = None) -> list[cli
         async def go() -> dict[str, object]:
             async with _opened(settings, FieldCipher(ring) if ring else None) as (store, backend):
                 check = open_case_lookup(settings, backend) if open_case_lookup else None
-                probation = probation_store_for(backend)
+                probation = probation_store(backend)
                 await probation.open()
                 report = await erase_contact(store, contact_id, check, keep_case_part=keep_case_part,
                                              dry_run=dry_run, also=[probation])

@@ -187,6 +187,12 @@ class CaseStore(ABC):
         """Atomically accept a code's time step if it is later than every step used before
         (so a code can never be replayed); with ``confirm``, also mark the enrolment confirmed."""
 
+    # -- encryption at rest ----------------------------------------------------------
+    @abstractmethod
+    async def seal_plain(self, limit: int = 500) -> int:
+        """Seal up to ``limit`` rows of free text written before encryption was on; how many
+        (0 when none is left, or without a cipher). Each batch commits alone: resumable."""
+
     # -- audit -----------------------------------------------------------------------
     @abstractmethod
     async def append_audit(self, entry: AuditEntry) -> None:

@@ -245,7 +245,7 @@ class SqliteCaseStore(CaseStore):
         self.keys_path = keys_path or default_keys_path(db)
 
     async def _cases(self, rows: Sequence[sqlite3.Row]) -> list[Case]:
-        """Open rows read in a transaction; the key lookups need the connection thread."""
+        """Open rows read by a transaction: the key lookups need the raw connection."""
         if self.cipher is None or not any(_has_text(r) for r in rows):
             return [_case(r) for r in rows]
         return await self.db.run(lambda c: _opened(rows, key_reader(self.cipher, c)), write=False)
@@ -254,7 +254,7 @@ class SqliteCaseStore(CaseStore):
         return None if row is None else (await self._cases([row]))[0]
 
     async def _select(self, sql: str, params: Sequence[Any]) -> list[Case]:
-        """Read and open in one thread hop."""
+        """Read and open in one store call."""
         return await self.db.run(
             lambda c: _opened(c.execute(sql, params).fetchall(), key_reader(self.cipher, c)), write=False
         )

@@ -8,8 +8,8 @@ With a :class:`~caseline.crypto.FieldCipher`, sensitive fields are sealed under 
 contact's data key. Data keys live in a separate file (``keys.sqlite3`` beside the data
 file, ATTACHed as schema ``keys``) so that it can be backed up on its own, with a shorter
 retention than the data: deleting a key then also shreds the contact in old data backups.
-Key lookups and sealing run inside the same function as the statements, in aiosqlite's
-thread: encryption adds no thread hop and no round trip, only an indexed lookup and
+Key lookups and sealing run inside the same function as the statements (one
+``SqliteDb.run`` call): encryption adds no round trip, only an indexed lookup and
 microseconds of AES-GCM (unwrapped keys are cached per process).
 
 A new data key is committed in its own small transaction before the data that uses it:
@@ -148,10 +148,22 @@ def _dt(value: str) -> datetime:
 BUSY_PATIENCE_S = 30.0
 
 
-def _busy(exc: sqlite3.OperationalError) -> bool:
-    """SQLITE_BUSY / SQLITE_LOCKED: another connection holds the lock, worth retrying."""
-    text = str(exc)
-    return "locked" in text or "busy" in text
+class _BusyRetry:
+    """Waits out another connection's write lock with growing asyncio sleeps, never blocking
+    the loop, up to :data:`BUSY_PATIENCE_S`; any other error, or running out, is an outage."""
+
+    def __init__(self) -> None:
+        self.delay = 0.001
+        self.deadline = asyncio.get_running_loop().time() + BUSY_PATIENCE_S
+
+    def check(self, exc: sqlite3.OperationalError) -> None:
+        text = str(exc)  # SQLITE_BUSY / SQLITE_LOCKED
+        if not ("locked" in text or "busy" in text) or asyncio.get_running_loop().time() > self.deadline:
+            raise StoreUnavailable(f"SQLite: {exc}") from exc
+
+    async def sleep(self) -> None:
+        await asyncio.sleep(self.delay)
+        self.delay = min(self.delay * 2, 0.05)
 
 
 class SqliteDb:
@@ -218,8 +230,7 @@ class SqliteDb:
             raw.execute("COMMIT")
             return result
 
-        delay = 0.001
-        deadline = asyncio.get_running_loop().time() + BUSY_PATIENCE_S
+        busy = _BusyRetry()
         while True:
             async with self._lock:
                 conn = self.conn
@@ -229,16 +240,13 @@ class SqliteDb:
                         return await conn._execute(call, raw)  # type: ignore[no-any-return,no-untyped-call]
                     return call(raw)
                 except sqlite3.OperationalError as exc:
-                    if not _busy(exc) or asyncio.get_running_loop().time() > deadline:
-                        raise StoreUnavailable(f"SQLite: {exc}") from exc
-            await asyncio.sleep(delay)  # another process is writing: let it finish
-            delay = min(delay * 2, 0.05)
+                    busy.check(exc)
+            await busy.sleep()  # outside the lock: another process is writing, let it finish
 
     @asynccontextmanager
     async def tx(self) -> AsyncIterator[aiosqlite.Connection]:
         """A write transaction; rolled back whole on any error."""
-        delay = 0.001
-        deadline = asyncio.get_running_loop().time() + BUSY_PATIENCE_S
+        busy = _BusyRetry()
         async with self._lock:
             conn = self.conn
             while True:
@@ -246,10 +254,8 @@ class SqliteDb:
                     await conn.execute("BEGIN IMMEDIATE")
                     break
                 except sqlite3.OperationalError as exc:
-                    if not _busy(exc) or asyncio.get_running_loop().time() > deadline:
-                        raise StoreUnavailable(f"SQLite: {exc}") from exc
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 0.05)
+                    busy.check(exc)
+                await busy.sleep()
             try:
                 yield conn
             except BaseException:
@@ -468,7 +474,7 @@ class SqliteConversationStore(ConversationStore):
             return False
         return True
 
-    # -- data keys, inside the connection thread -------------------------------------------
+    # -- data keys, inside a store call ----------------------------------------------------
     def _reader(self, c: sqlite3.Connection) -> Keys:
         return key_reader(self.cipher, c)
 
@@ -476,7 +482,7 @@ class SqliteConversationStore(ConversationStore):
         return key_writer(self.cipher, c, contact_ids)
 
     async def _write(self, contact_ids: Sequence[str], fn: Callable[[sqlite3.Connection, Keys], T]) -> T:
-        """One thread hop: ensure data keys, then run ``fn`` in a write transaction."""
+        """One store call: ensure data keys, then run ``fn`` in a write transaction."""
 
         def call(c: sqlite3.Connection) -> T:
             keys = self._writer_keys(c, contact_ids)

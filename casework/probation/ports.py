@@ -98,3 +98,8 @@ class ProbationStore(ABC):
         """The right to erasure (see :mod:`caseline.erasure`): the contact's answers and messages go,
         their enrolments are unlinked (active or paused ones back to pending); the plan and each
         window's times and status stay. Counts by kind; ``dry_run`` only counts."""
+
+    @abstractmethod
+    async def seal_plain(self, limit: int = 500) -> int:
+        """Seal up to ``limit`` rows of free text written before encryption was on; how many
+        (0 when none is left, or without a cipher). Each batch commits alone: resumable."""

@@ -27,9 +27,8 @@ async def store(backend: Backend, request: pytest.FixtureRequest):  # type: igno
 
         from caseline.crypto import FieldCipher
         from caseline.keyring import Keyring
-        from caseline.privacy_cli import encrypted_store
 
-        s = encrypted_store(backend, FieldCipher(Keyring(active="k1", keys={"k1": os.urandom(32)})))
+        s = conversation_store(backend, FieldCipher(Keyring(active="k1", keys={"k1": os.urandom(32)})))
     await s.open()
     await s.open()  # idempotent
     return s

@@ -13,9 +13,8 @@ import pytest
 
 from caseline.crypto import FieldCipher
 from caseline.keyring import Keyring
-from caseline.privacy_cli import encrypted_store
 from caseline.store.base import ConversationStore
-from caseline.store.factory import Backend
+from caseline.store.factory import Backend, conversation_store
 
 
 def ring(*kids: str, keys: dict[str, bytes] | None = None) -> Keyring:
@@ -31,7 +30,7 @@ def keyring() -> Keyring:
 
 
 async def open_store(backend: Backend, cipher: FieldCipher | None) -> ConversationStore:
-    store = encrypted_store(backend, cipher)
+    store = conversation_store(backend, cipher)
     await store.open()
     return store
 
