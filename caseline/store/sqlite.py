@@ -205,9 +205,12 @@ class SqliteDb:
         self._conn = conn
 
     async def close(self) -> None:
-        if self._conn is not None:
-            await self._conn.close()
-            self._conn = None
+        """Under the lock: an operation running inline on the loop must never meet a connection
+        that aiosqlite's thread is closing (that is a use-after-free in SQLite, a segfault)."""
+        async with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                await conn.close()
 
     @property
     def conn(self) -> aiosqlite.Connection:
