@@ -71,15 +71,17 @@ def run_screen(screen: RiskScreen, data: str, out: IO[str]) -> int:
               multiple=True, help="Evaluate labelled case files instead of screening stdin.")
 @click.option("--lexicons", "lexicon_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="Lexicon directory (default: the bundled lexicons).")
+@click.option("--lexicon-only", is_flag=True,
+              help="Skip the learned layer: shows what the lexicons alone catch (for authors).")
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def screen_command(eval_files: tuple[Path, ...], lexicon_dir: Path | None,
+def screen_command(eval_files: tuple[Path, ...], lexicon_dir: Path | None, lexicon_only: bool,
                    files: tuple[Path, ...]) -> None:
     """Screen JSON lines from stdin: {"text", "lang"?, "id"?, "history"?} -> verdict lines.
 
     With --eval FILE... (more files may follow as arguments) print recall, critical and
     false-flag rates with Wilson bounds; exit 1 if a canonical case fails.
     """
-    screen = RiskScreen.load(lexicon_dir)
+    screen = RiskScreen.load(lexicon_dir, use_model=not lexicon_only)
     if eval_files:
         report = evaluate(screen, load_cases([*eval_files, *files]))
         click.echo(format_report(report))

@@ -110,8 +110,8 @@ class Sample:
 
 
 def dev_files(eval_dir: Path) -> list[Path]:
-    """Sets written blind, scored once, then tuned on (dev-*, then dev2-*, the ex-heldout2)."""
-    return sorted(eval_dir.glob("dev-*.jsonl")) + sorted(eval_dir.glob("dev2-*.jsonl"))
+    """Sets written blind, scored once, then tuned on: dev-*, then devN-* (ex heldoutN)."""
+    return sorted(eval_dir.glob("dev-*.jsonl")) + sorted(eval_dir.glob("dev[0-9]-*.jsonl"))
 
 
 def training_files(lexicon_dir: Path | None = None, eval_dir: Path | None = None,

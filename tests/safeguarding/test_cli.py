@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from safeguarding.cli import lexicons_group, screen_command
@@ -80,3 +81,20 @@ def test_lexicons_check_ok_and_failing(tmp_path: Path) -> None:
     result = CliRunner().invoke(lexicons_group, ["check", str(broken)])
     assert result.exit_code == 1
     assert f"{broken}:5: unknown category 'nope'" in result.output
+
+
+def test_eval_lexicon_only_skips_the_learned_layer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lexicon authors see what their patterns alone catch: no model is trained or loaded."""
+    import safeguarding.screen as screen_module
+
+    def no_model(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the learned layer was loaded")
+
+    monkeypatch.setattr(screen_module, "load_or_train", no_model)
+    cases = tmp_path / "cases-x.jsonl"
+    cases.write_text(_case(1, "I was raped", "high", ["sexual_abuse"], ["canonical"]) + "\n")
+    result = CliRunner().invoke(screen_command, ["--lexicon-only", "--eval", str(cases)])
+    assert result.exit_code == 0, result.output
+    assert "canonical pass rate: 1.000" in result.output
+    failed = CliRunner().invoke(screen_command, ["--eval", str(cases)])
+    assert isinstance(failed.exception, AssertionError)
