@@ -19,15 +19,14 @@ from typing import Any
 
 from aiohttp import web
 
+from caseline.contact_state import OFFERED, UNREACHABLE, offered_value
 from caseline.identity import contact_id
-from caseline.messages import Button, Inbound, InboundKind, Reply
+from caseline.messages import Inbound, InboundKind, Reply
 from caseline.pipeline import Pipeline
 from caseline.store.base import ConversationStore, OutboxDraft, TranscriptDraft
 
 log = logging.getLogger("caseline.bots")
 
-OFFERED = "offered_choices"
-UNREACHABLE = "unreachable"
 MEDIA_ACK = (
     "Thank you for sending that. I can't open photos, voice notes or files here, "
     "so please tell me in words what you would like to say."
@@ -82,28 +81,12 @@ def platform_time(timestamp: object, now: datetime) -> datetime:
     return min(when, now)
 
 
-def offered(state: dict[str, Any]) -> tuple[Button, ...]:
-    raw = state.get(OFFERED)
-    if not isinstance(raw, list):
-        return ()
-    return tuple(Button(str(p), str(t)) for p, t in (x for x in raw if isinstance(x, list) and len(x) == 2))
-
-
-def typed_choice(state: dict[str, Any], text: str) -> Button | None:
-    """The offered choice a typed number, exact title or returned payload stands for."""
-    choices = offered(state)
-    if not choices:
-        return None
-    button = Reply("", buttons=choices).choice_for(text)
-    return button or next((b for b in choices if b.payload == text), None)
-
-
 async def remember_offered(store: ConversationStore, contact: str, reply: Reply) -> None:
-    """Keep the choices just shown (or none), so "2" later means the second of these.
+    """Keep the choices just shown (or none), for replies queued outside a turn.
 
     One store call: the store skips the write when the choices are already the stored ones.
     """
-    await store.update_state(contact, {OFFERED: [[b.payload, b.title] for b in reply.choices]})
+    await store.update_state(contact, {OFFERED: offered_value(reply)})
 
 
 async def mark_unreachable(store: ConversationStore, contact: str, channel: str) -> None:
@@ -154,12 +137,12 @@ class Intake:
         payload: str | None = None, kind: InboundKind = "text", received_at: datetime | None = None,
         lang_hint: str | None = None,
     ) -> int | None:
-        """Persist the message (None for a duplicate) and let the pipeline process it off the request."""
+        """Persist the message (None for a duplicate) and let the pipeline process it off the request.
+
+        No state is read here: a typed "2" is mapped to the choice it names inside the turn,
+        where the state is loaded anyway, and the turn also notes that the contact is back.
+        """
         contact = self.contact(platform_user_id)
-        state = await self.state(contact)
-        button = typed_choice(state, text) if kind == "text" and text is not None else None
-        if button is not None:
-            text, payload, kind = None, button.payload, "button"
         message = Inbound(
             channel=self.channel, platform_user_id=platform_user_id, contact_id=contact,
             platform_message_id=message_id, received_at=received_at or self.clock(), text=text,
@@ -168,8 +151,6 @@ class Intake:
         seq = await self.pipeline.accept(message)
         if seq is None:
             return None
-        if state.get(UNREACHABLE) == self.channel:
-            await self.store.update_state(contact, {UNREACHABLE: None})
         if kind == "media" and text is None:
             await self._acknowledge_media(message, seq)
         return seq

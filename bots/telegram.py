@@ -44,12 +44,12 @@ from bots.common import (
     PartProgress,
     json_object,
     mark_unreachable,
-    offered,
     refuse,
     same_secret,
     split_text,
 )
 from bots.ratelimit import KeyedBuckets, Pacer, TokenBucket
+from caseline.contact_state import offered
 from caseline.messages import InboundKind, Reply
 from caseline.settings import Settings
 

@@ -2,7 +2,7 @@
 
 Viber signs each callback with a hex HMAC-SHA256 of the raw body keyed with the bot token
 (``X-Viber-Content-Signature``, no prefix). A keyboard button sends its ``ActionBody`` back
-as an ordinary text message, so ``ActionBody`` is the button's payload and the intake maps
+as an ordinary text message, so ``ActionBody`` is the button's payload and the turn maps
 it back through the choices last offered to that contact. Viber answers every call with
 HTTP 200 and a ``status`` field, which decides retry, unreachable or permanent failure.
 """

@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from bots.base import Sender, SendResult
 from bots.common import remember_offered
+from caseline.contact_state import decided_in_turn
 from caseline.metrics import Metrics, seconds_since
 from caseline.pipeline import Clock, utcnow
 from caseline.store.base import ConversationStore, OutboxItem
@@ -93,6 +94,8 @@ class OutboxWorker:
             # Marked sent first: a crash between the platform's answer and this mark is the one
             # window in which a reply can go out twice, so nothing else may sit inside it.
             await self.store.complete_outbox(item.id, "sent", platform_message_id=result.platform_message_id)
+            if decided_in_turn(item.key):
+                return  # its turn's commit already recorded the choices it shows
             try:
                 await remember_offered(self.store, item.contact_id, item.reply)
             except Exception:  # the reply is out; a stale "2" mapping is not worth a retry

@@ -11,10 +11,11 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from caseline.contact_state import OFFERED, TURN_KEY_PREFIX, UNREACHABLE, offered_value, typed_choice
 from caseline.erasure import ContactEraser, erase_contact
 from caseline.logs import correlation_id
 from caseline.messages import Inbound, Reply
@@ -223,8 +224,10 @@ class Pipeline:
         await self.store.enqueue(drafts, [])
 
     async def _turn(self, conv: Conversation, record: InboundRecord) -> tuple[Turn, TurnCommit]:
-        msg = record.message
         state: dict[str, Any] = dict(conv.state)
+        msg = _as_choice(record.message, state)
+        if state.get(UNREACHABLE) == msg.channel:
+            state[UNREACHABLE] = None  # they wrote to us, so they have not blocked us
         fields: dict[str, str] = dict(state.get("fields", {}))
         lang = fields.get("lang") or msg.lang_hint or "en"
         country = fields.get("country") or msg.country or self.default_country
@@ -255,7 +258,7 @@ class Pipeline:
         else:
             await self._run_flow(msg, record.seq, fields, lang, country, state, turn)
         state["fields"] = fields
-        return turn, self._commit(conv, record, state, turn)
+        return turn, self._commit(conv, record, msg, state, turn)
 
     async def _escalate(
         self, msg: Inbound, seq: int, verdict: Verdict, lang: str, country: str | None,
@@ -327,11 +330,13 @@ class Pipeline:
             await extension.flow_events(msg, seq, fields, result.events)
 
     def _commit(
-        self, conv: Conversation, record: InboundRecord, state: dict[str, Any], turn: Turn
+        self, conv: Conversation, record: InboundRecord, msg: Inbound, state: dict[str, Any], turn: Turn
     ) -> TurnCommit:
-        msg, now = record.message, self.clock()
+        now = self.clock()
+        if turn.replies:
+            state[OFFERED] = offered_value(turn.replies[-1])
         drafts = [
-            OutboxDraft(f"in:{record.seq}:{i}", msg.contact_id, msg.channel, conv.platform_user_id,
+            OutboxDraft(f"{TURN_KEY_PREFIX}{record.seq}:{i}", msg.contact_id, msg.channel, conv.platform_user_id,
                         reply, record.seq)
             for i, reply in enumerate(turn.replies)
         ]
@@ -340,6 +345,16 @@ class Pipeline:
         transcript += [TranscriptDraft(msg.contact_id, "out", turn.author, r.as_text(), now, record.seq)
                        for r in turn.replies]
         return TurnCommit(msg.contact_id, conv.version, state, record.seq, drafts, transcript)
+
+
+def _as_choice(msg: Inbound, state: dict[str, Any]) -> Inbound:
+    """A typed "2" (or an offered title) stands for the choice it names on the last screen."""
+    if msg.kind != "text" or msg.text is None:
+        return msg
+    button = typed_choice(state, msg.text)
+    if button is None:
+        return msg
+    return replace(msg, text=None, payload=button.payload, kind="button")
 
 
 def _is_menu_request(msg: Inbound) -> bool:

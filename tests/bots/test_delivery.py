@@ -52,7 +52,12 @@ async def test_a_typed_number_means_the_numbered_choice(
     await platform.post_text(client, "2", 2)
     await settle(services)
     last = accepted[-1]
-    assert (last.kind, last.payload, last.text) == ("button", offered[1].payload, None)
+    assert (last.kind, last.text) == ("text", "2")  # stored as typed; the turn maps it
+    contact = platform.contact(services)
+    said = [e.text for e in await services.store.transcript(contact) if e.direction == "in"]
+    assert said == ["hi", offered[1].payload]
+    conv = await services.store.load_conversation(contact)
+    assert conv is not None and conv.state["offered_choices"] != [[b.payload, b.title] for b in offered]
 
 
 def _outage(platform: Platform) -> None:

@@ -46,8 +46,12 @@ async def test_a_keyboard_reply_comes_back_as_its_payload(
     body["message_token"] += 1
     body["message"]["text"] = keyboard["Buttons"][0]["ActionBody"]
     await _post(client, viber_api.token, body)
-    last = accepted[-1]
-    assert last.kind == "button" and last.payload == keyboard["Buttons"][0]["ActionBody"]
+    await settle(services)
+    assert accepted[-1].text == keyboard["Buttons"][0]["ActionBody"]  # stored as it came
+    said = [e.text for e in await services.store.transcript(_contact(services)) if e.direction == "in"]
+    assert said[-1] == keyboard["Buttons"][0]["ActionBody"]
+    first = viber_api.sent[0]["text"]
+    assert viber_api.sent[-1]["text"] != first  # the turn took it as that choice and moved on
 
 
 async def test_unsubscribe_and_status_6_mark_the_contact_unreachable(
