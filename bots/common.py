@@ -13,7 +13,7 @@ import json
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -124,6 +124,10 @@ class Intake:
     store: ConversationStore
     secret_key: str
     clock: Callable[[], datetime]
+    # Contact -> when their latest message reached this process: a lower bound on the stored
+    # last_inbound_at, so a sender can tell a platform's reply window is open without a read.
+    recent: OrderedDict[str, datetime] = field(default_factory=OrderedDict)
+    recent_max: int = 10_000
 
     def contact(self, platform_user_id: str) -> str:
         return contact_id(self.secret_key, self.channel, platform_user_id)
@@ -151,9 +155,21 @@ class Intake:
         seq = await self.pipeline.accept(message)
         if seq is None:
             return None
+        self._saw(contact, message.received_at)
         if kind == "media" and text is None:
             await self._acknowledge_media(message, seq)
         return seq
+
+    def _saw(self, contact: str, when: datetime) -> None:
+        self.recent[contact] = max(when, self.recent.get(contact, when))
+        self.recent.move_to_end(contact)
+        while len(self.recent) > self.recent_max:
+            self.recent.popitem(last=False)
+
+    def seen_since(self, contact: str, since: datetime) -> bool:
+        """True if this process accepted a message from the contact after ``since``."""
+        when = self.recent.get(contact)
+        return when is not None and when > since
 
     async def _acknowledge_media(self, message: Inbound, seq: int) -> None:
         reply = Reply(MEDIA_ACK)

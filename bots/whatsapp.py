@@ -165,8 +165,8 @@ class WhatsAppSender:
 
     async def send(self, platform_user_id: str, reply: Reply, item_id: int) -> SendResult:
         contact = self.intake.contact(platform_user_id)
-        state = await self.intake.state(contact)
-        if not in_window(state, self.intake.clock()):
+        now = self.intake.clock()
+        if not self.intake.seen_since(contact, now - WINDOW) and not in_window(await self.intake.state(contact), now):
             return await self._template(platform_user_id, reply)
         bodies = render(reply, platform_user_id)
         wamid: str | None = None

@@ -73,9 +73,9 @@ def mount(app: web.Application, services: Services) -> None:
         updates = telegram.TelegramIntake(tg.intake, tg.bot)
         telegram.TelegramWebhook(updates, s.telegram_webhook_secret).register(app)
         app.on_cleanup.append(lambda _app: updates.close())
-    if isinstance(senders.get(whatsapp.CHANNEL), whatsapp.WhatsAppSender):
-        whatsapp.WhatsAppWebhook(intake(services, whatsapp.CHANNEL), s.whatsapp_verify_token,
-                                 s.whatsapp_app_secret).register(app)
+    wa = senders.get(whatsapp.CHANNEL)
+    if isinstance(wa, whatsapp.WhatsAppSender):  # one intake: its memory of recent messages serves the sender
+        whatsapp.WhatsAppWebhook(wa.intake, s.whatsapp_verify_token, s.whatsapp_app_secret).register(app)
     if isinstance(senders.get(viber.CHANNEL), viber.ViberSender):
         viber.ViberWebhook(intake(services, viber.CHANNEL), s.viber_token).register(app)
     app.cleanup_ctx.append(_close_clients(services))

@@ -134,3 +134,28 @@ async def test_error_codes_decide_retry_unreachable_or_permanent(
     sender.client.timeout = aiohttp.ClientTimeout(total=0.5)
     timed_out = await _send(services, Reply("hello"), now)
     assert not timed_out.ok and not timed_out.permanent
+
+
+async def test_a_message_this_process_accepted_opens_the_window_without_a_read(
+    services: Services, graph_api: FakeGraphApi
+) -> None:
+    sender = services.senders["whatsapp"]
+    assert isinstance(sender, WhatsAppSender)
+    contact = _contact(services)
+    reads: list[str] = []
+    real_state = sender.intake.state
+
+    async def counting_state(c: str) -> dict[str, Any]:
+        reads.append(c)
+        return await real_state(c)
+
+    sender.intake.state = counting_state  # type: ignore[method-assign]
+    # The stored last message is 25 hours old, but this process has just accepted a newer one.
+    sender.intake._saw(contact, datetime.now(UTC) - timedelta(minutes=1))
+    assert (await _send(services, Reply("hello"), datetime.now(UTC) - timedelta(hours=25))).ok
+    assert graph_api.sent[-1]["type"] == "text" and reads == []
+    # A memory older than the window proves nothing: the stored time decides (and it is old).
+    sender.intake._saw(contact, datetime.now(UTC) - timedelta(hours=30))  # never moves back
+    sender.intake.recent[contact] = datetime.now(UTC) - timedelta(hours=30)
+    assert (await _send(services, Reply("hello"), datetime.now(UTC) - timedelta(hours=25))).ok
+    assert graph_api.sent[-1]["type"] == "template" and reads == [contact]
