@@ -155,20 +155,19 @@ class Pipeline:
     async def drain(self, contact_id: str) -> bool:
         """Process the contact's pending messages if no one else is; true if we did."""
         worked = False
-        while await self._take_lease(contact_id):
+        while (turn := await self._lease_turn(contact_id)) is not None:
             worked = True
             renewed = self.clock()
             try:
-                while (turn := await self.store.load_turn(contact_id)) is not None:
+                while turn is not None:
                     if self.clock() - renewed > self.lease / 3:
                         await self._take_lease(contact_id)
                         renewed = self.clock()
-                    await self._process_with_retry(*turn)
-                    await asyncio.sleep(0)  # store calls may not suspend: let webhooks in between turns
-                    # Usually that was the only message: one store call releases the lease,
-                    # instead of a load that finds nothing and then a release.
-                    if await self.store.release_if_idle(contact_id, self.owner):
+                    # Usually that was the contact's only message: the commit also releases the lease.
+                    if await self._process_with_retry(*turn):
                         return worked
+                    await asyncio.sleep(0)  # store calls may not suspend: let webhooks in between turns
+                    turn = await self.store.load_turn(contact_id)
             except BaseException:
                 await self.store.release_lease(contact_id, self.owner)
                 raise
@@ -184,30 +183,38 @@ class Pipeline:
             drained += int(await self.drain(contact))
         return drained
 
+    async def _lease_turn(self, contact_id: str) -> tuple[InboundRecord, Conversation] | None:
+        now = self.clock()
+        return await self.store.lease_turn(contact_id, self.owner, now, now + self.lease)
+
     async def _take_lease(self, contact_id: str) -> bool:
         now = self.clock()
         return await self.store.acquire_lease(contact_id, self.owner, now, now + self.lease)
 
-    async def _process_with_retry(self, record: InboundRecord, conv: Conversation) -> None:
+    async def _process_with_retry(self, record: InboundRecord, conv: Conversation) -> bool:
+        """Run and commit one turn; true if the commit also released the lease (nothing left)."""
         correlation_id.set(f"in-{record.seq}")
         for _attempt in range(5):
+            released = False
             try:
                 turn, commit = await self._turn(conv, record)
-                await self.store.commit_turn(commit)
                 if turn.erase:
+                    await self.store.commit_turn(commit)
                     await self._erase(record, conv, turn)
+                else:
+                    released = await self.store.commit_and_release(commit, self.owner)
             except VersionConflict:
                 # The state moved under us (a case worker's hand-back, say): start over.
                 fresh = await self.store.load_turn(conv.contact_id)
                 if fresh is None or fresh[0].seq != record.seq:
-                    return
+                    return False
                 record, conv = fresh
                 continue
             msg = record.message
             self.metrics.turn_latency.labels(msg.channel).observe(seconds_since(msg.received_at, self.clock()))
             if self._on_committed is not None:
                 self._on_committed()
-            return
+            return released
         raise VersionConflict(record.message.contact_id)
 
     async def _erase(self, record: InboundRecord, conv: Conversation, turn: Turn) -> None:

@@ -198,6 +198,30 @@ class ConversationStore(ABC):
         without a processor: either we see it, or its submitter can take the lease.
         """
 
+    async def lease_turn(
+        self, contact_id: str, owner: str, now: datetime, until: datetime
+    ) -> tuple[InboundRecord, Conversation] | None:
+        """Take the lease and load the next turn, if one is pending and no one else holds it.
+
+        None means there is nothing for this owner to do now, and it holds no lease: either
+        nothing is pending or another owner is processing. A store may do this in one call;
+        the message path runs it for every message.
+        """
+        if not await self.acquire_lease(contact_id, owner, now, until):
+            return None
+        turn = await self.load_turn(contact_id)
+        if turn is None and not await self.release_if_idle(contact_id, owner):
+            turn = await self.load_turn(contact_id)  # one arrived in between: it is ours
+        return turn
+
+    async def commit_and_release(self, commit: TurnCommit, owner: str) -> bool:
+        """:meth:`commit_turn`, then :meth:`release_if_idle`; true if the lease was released.
+
+        A store may do both in one transaction (the usual turn is the contact's only one).
+        """
+        await self.commit_turn(commit)
+        return await self.release_if_idle(commit.contact_id, owner)
+
     @abstractmethod
     async def load_conversation(self, contact_id: str) -> Conversation | None: ...
 

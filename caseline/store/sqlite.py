@@ -587,15 +587,44 @@ class SqliteConversationStore(ConversationStore):
 
         return await self._read(op)
 
+    async def lease_turn(
+        self, contact_id: str, owner: str, now: datetime, until: datetime
+    ) -> tuple[InboundRecord, Conversation] | None:
+        def op(c: sqlite3.Connection, keys: Keys) -> tuple[InboundRecord, Conversation] | None:
+            row = c.execute("SELECT * FROM conversations WHERE contact_id = ?", (contact_id,)).fetchone()
+            if row is None or not _has_pending(c, contact_id):
+                return None
+            free = row["lease_owner"] in (None, owner) or (row["lease_until"] or "") < _ts(now)
+            if not free:
+                return None
+            c.execute("UPDATE conversations SET lease_owner = ?, lease_until = ? WHERE contact_id = ?",
+                      (owner, _ts(until), contact_id))
+            record = _pending(c, contact_id, keys)
+            return None if record is None else (record, _conversation(row, keys(contact_id)))
+
+        return await self.db.run(lambda c: in_tx(c, lambda conn: op(conn, self._reader(conn))), write=False)
+
+    async def commit_and_release(self, commit: TurnCommit, owner: str) -> bool:
+        def release(c: sqlite3.Connection) -> bool:
+            if _has_pending(c, commit.contact_id):
+                return False
+            _release(c, commit.contact_id, owner)
+            return True
+
+        return await self._commit(commit, release)
+
     async def commit_turn(self, commit: TurnCommit) -> None:
+        await self._commit(commit, None)
+
+    async def _commit(self, commit: TurnCommit, then: Callable[[sqlite3.Connection], bool] | None) -> bool:
         now = datetime.now(UTC)
         contacts = [commit.contact_id, *(d.contact_id for d in commit.outbox),
                     *(t.contact_id for t in commit.transcript)]
 
-        def op(c: sqlite3.Connection, keys: Keys) -> None:
+        def op(c: sqlite3.Connection, keys: Keys) -> bool:
             row = c.execute("SELECT status FROM inbound WHERE seq = ?", (commit.inbound_seq,)).fetchone()
             if row is not None and row["status"] == "done":
-                return
+                return then(c) if then is not None else False
             cur = c.execute(
                 "UPDATE conversations SET state = ?, version = version + 1, last_seq = ?,"
                 " updated_at = ? WHERE contact_id = ? AND version = ?",
@@ -607,8 +636,9 @@ class SqliteConversationStore(ConversationStore):
             _insert_outbox(c, commit.outbox, now, keys)
             _insert_transcript(c, commit.transcript, keys)
             c.execute("UPDATE inbound SET status = 'done' WHERE seq = ?", (commit.inbound_seq,))
+            return then(c) if then is not None else False
 
-        await self._write(contacts, op)
+        return await self._write(contacts, op)
 
     async def enqueue(self, drafts: Sequence[OutboxDraft], transcript: Sequence[TranscriptDraft]) -> None:
         contacts = [*(d.contact_id for d in drafts), *(t.contact_id for t in transcript)]

@@ -71,6 +71,51 @@ async def test_concurrent_lease_attempts_have_one_winner(store) -> None:  # type
     assert sum(results) == 1
 
 
+async def test_lease_turn_takes_the_lease_only_with_work_and_no_other_holder(store) -> None:  # type: ignore[no-untyped-def]
+    until = NOW + timedelta(seconds=30)
+    await store.ensure_conversation("c1", "webchat", "u1")
+    assert await store.lease_turn("c1", "a", NOW, until) is None  # nothing pending
+    assert await store.acquire_lease("c1", "b", NOW, until)  # so the lease was left free
+    await store.release_lease("c1", "b")
+    seq = await store.accept_inbound(inbound(1))
+    turn = await store.lease_turn("c1", "a", NOW, until)
+    assert turn is not None and turn[0].seq == seq and turn[1].contact_id == "c1" and turn[1].version == 0
+    assert turn[0].message.text == "hello"
+    assert await store.lease_turn("c1", "b", NOW, until) is None  # a holds it
+    assert not await store.acquire_lease("c1", "b", NOW, until)
+    again = await store.lease_turn("c1", "a", NOW, until)  # the holder may load again
+    assert again is not None and again[0].seq == seq
+    late = until + timedelta(seconds=1)
+    stolen = await store.lease_turn("c1", "b", late, late + timedelta(seconds=30))  # a's lease lapsed
+    assert stolen is not None and stolen[0].seq == seq
+    assert not await store.acquire_lease("c1", "a", late, late + timedelta(seconds=30))
+
+
+async def test_commit_and_release_releases_only_when_nothing_is_pending(store) -> None:  # type: ignore[no-untyped-def]
+    until = NOW + timedelta(seconds=30)
+    first = await store.accept_inbound(inbound(1))
+    second = await store.accept_inbound(inbound(2))
+    turn = await store.lease_turn("c1", "a", NOW, until)
+    assert turn is not None and turn[0].seq == first
+    draft = OutboxDraft(f"in:{first}:0", "c1", "webchat", "u1", Reply("one"), first)
+    assert not await store.commit_and_release(TurnCommit("c1", 0, {"turns": 1}, first, [draft], []), "a")
+    assert not await store.acquire_lease("c1", "b", NOW, until)  # still a's: the second is pending
+    assert await store.inbound_status(first) == "done"
+    [item] = await store.outbox_for_inbound(first)
+    assert item.reply.text == "one"
+    turn = await store.lease_turn("c1", "a", NOW, until)
+    assert turn is not None and turn[0].seq == second and turn[1].version == 1
+    assert await store.commit_and_release(TurnCommit("c1", 1, {"turns": 2}, second, [], []), "a")
+    assert await store.acquire_lease("c1", "b", NOW, until)  # released
+    await store.release_lease("c1", "b")
+    conv = await store.load_conversation("c1")
+    assert conv is not None and conv.state == {"turns": 2} and conv.version == 2
+    with pytest.raises(VersionConflict):  # version-checked like commit_turn, and nothing written
+        third = await store.accept_inbound(inbound(3))
+        await store.commit_and_release(TurnCommit("c1", 1, {"turns": 3}, third, [], []), "a")
+    assert await store.inbound_status(third) == "pending"
+
+
 async def test_commit_turn_applies_everything_and_checks_version(store) -> None:  # type: ignore[no-untyped-def]
     seq = await store.accept_inbound(inbound(1))
     conv = await store.load_conversation("c1")
