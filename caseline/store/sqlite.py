@@ -20,6 +20,8 @@ never be committed without its key.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -145,7 +147,15 @@ def _dt(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
+log = logging.getLogger("caseline.store")
+
 BUSY_PATIENCE_S = 30.0
+CHECKPOINT_EVERY_S = 0.5
+
+
+def _attached_files(c: sqlite3.Connection) -> list[tuple[str, str]]:
+    """Attached databases other than main (the key store), as (schema, file)."""
+    return [(str(r[1]), str(r[2])) for r in c.execute("PRAGMA database_list") if r[1] not in ("main", "temp") and r[2]]
 
 
 class _BusyRetry:
@@ -181,12 +191,17 @@ class SqliteDb:
     Other processes may hold the write lock (several workers on one file), so inline
     operations never block on it: SQLite is told not to wait (busy_timeout 0) and a
     busy database is retried here with asyncio sleeps, up to :data:`BUSY_PATIENCE_S`.
+
+    Checkpoints (copying the WAL back into the database file, with an fsync) would
+    otherwise run inside whichever inline COMMIT crosses the WAL threshold, stalling the
+    loop; a second connection runs them in its own thread every :data:`CHECKPOINT_EVERY_S`.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._conn: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        self._checkpointer: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         if self._conn is not None:
@@ -202,15 +217,44 @@ class SqliteDb:
         await conn.execute("PRAGMA synchronous=NORMAL")
         await conn.execute("PRAGMA busy_timeout=0")
         await conn.execute("PRAGMA foreign_keys=ON")
+        await conn.execute("PRAGMA wal_autocheckpoint=0")  # see the class notes
         self._conn = conn
+        self._checkpointer = asyncio.create_task(self._checkpoint_forever())
 
     async def close(self) -> None:
         """Under the lock: an operation running inline on the loop must never meet a connection
         that aiosqlite's thread is closing (that is a use-after-free in SQLite, a segfault)."""
+        task, self._checkpointer = self._checkpointer, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         async with self._lock:
             conn, self._conn = self._conn, None
             if conn is not None:
-                await conn.close()
+                await conn.close()  # the last close of a WAL database checkpoints it
+
+    async def _checkpoint_forever(self) -> None:
+        """PASSIVE checkpoints never wait for, or block, readers and writers (ours or others')."""
+        pending = aiosqlite.connect(self.path, isolation_level=None, timeout=1.0)
+        pending._thread.daemon = True
+        ck = await pending
+        attached: set[str] = set()
+        try:
+            while True:
+                await asyncio.sleep(CHECKPOINT_EVERY_S)
+                for name, file in await self.run(_attached_files, write=False):
+                    if name not in attached:
+                        await ck.execute(f"ATTACH DATABASE ? AS {name}", (file,))
+                        attached.add(name)
+                try:
+                    await ck.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as exc:  # the next round tries again; the WAL only grows meanwhile
+                    log.warning("SQLite checkpoint failed: %s", exc)
+        except StoreUnavailable:
+            return  # closed
+        finally:
+            await ck.close()
 
     @property
     def conn(self) -> aiosqlite.Connection:

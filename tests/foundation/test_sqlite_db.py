@@ -50,3 +50,27 @@ async def test_another_connection_holding_the_write_lock_is_waited_out(tmp_path:
     assert (await db.fetchone("SELECT COUNT(*) AS n FROM t"))["n"] == 1  # type: ignore[index]
     other.close()
     await db.close()
+
+
+async def test_checkpoints_run_off_the_commits_in_the_background(tmp_path: Path) -> None:
+    """Commits never checkpoint (that fsync would stall the loop); the background task does,
+    for the main file and for attached ones (the key store)."""
+    path, keys = tmp_path / "ck.sqlite3", tmp_path / "keys.sqlite3"
+    db = SqliteDb(path)
+    await db.open()
+    await db.executescript("CREATE TABLE t (x BLOB)")
+    await db.run(lambda c: c.execute("ATTACH DATABASE ? AS extra", (str(keys),)), write=False)
+    await db.run(lambda c: c.execute("PRAGMA extra.journal_mode=WAL").fetchone(), write=False)
+    await db.run(lambda c: c.execute("CREATE TABLE extra.k (x BLOB)"))
+    main_before, keys_before = path.stat().st_size, keys.stat().st_size
+    for _ in range(300):
+        await db.run(lambda c: c.execute("INSERT INTO t VALUES (randomblob(4000))"))
+        await db.run(lambda c: c.execute("INSERT INTO extra.k VALUES (randomblob(4000))"))
+    assert path.stat().st_size == main_before  # all still in the WAL: no commit checkpointed
+    for _ in range(40):
+        await asyncio.sleep(0.1)
+        if path.stat().st_size > 1_000_000 and keys.stat().st_size > 1_000_000:
+            break
+    assert path.stat().st_size > 1_000_000 and keys.stat().st_size > 1_000_000
+    assert keys_before < 1_000_000
+    await db.close()
