@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
+import caseline.store.sqlite as sqlite_module
 from caseline.store.base import StoreUnavailable
 from caseline.store.sqlite import SqliteDb
 
@@ -52,9 +56,7 @@ async def test_another_connection_holding_the_write_lock_is_waited_out(tmp_path:
     await db.close()
 
 
-async def test_checkpoints_run_off_the_commits_in_the_background(tmp_path: Path) -> None:
-    """Commits never checkpoint (that fsync would stall the loop); the background task does,
-    for the main file and for attached ones (the key store)."""
+async def _db_with_key_store(tmp_path: Path) -> tuple[SqliteDb, Path, Path]:
     path, keys = tmp_path / "ck.sqlite3", tmp_path / "keys.sqlite3"
     db = SqliteDb(path)
     await db.open()
@@ -62,15 +64,57 @@ async def test_checkpoints_run_off_the_commits_in_the_background(tmp_path: Path)
     await db.run(lambda c: c.execute("ATTACH DATABASE ? AS extra", (str(keys),)), write=False)
     await db.run(lambda c: c.execute("PRAGMA extra.journal_mode=WAL").fetchone(), write=False)
     await db.run(lambda c: c.execute("CREATE TABLE extra.k (x BLOB)"))
-    main_before, keys_before = path.stat().st_size, keys.stat().st_size
     for _ in range(300):
         await db.run(lambda c: c.execute("INSERT INTO t VALUES (randomblob(4000))"))
         await db.run(lambda c: c.execute("INSERT INTO extra.k VALUES (randomblob(4000))"))
-    assert path.stat().st_size == main_before  # all still in the WAL: no commit checkpointed
-    for _ in range(40):
-        await asyncio.sleep(0.1)
+    return db, path, keys
+
+
+async def test_commits_never_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A checkpoint (and its fsync) inside an inline commit would stall the event loop."""
+    monkeypatch.setattr(sqlite_module, "CHECKPOINT_EVERY_S", 3600.0)
+    db, path, keys = await _db_with_key_store(tmp_path)
+    assert path.stat().st_size < 100_000 and keys.stat().st_size < 100_000  # everything is still in the WALs
+    await db.close()
+    assert path.stat().st_size > 1_000_000  # the last close checkpoints
+
+
+async def test_checkpoints_run_in_the_background(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """For the main file and for attached ones (the key store)."""
+    monkeypatch.setattr(sqlite_module, "CHECKPOINT_EVERY_S", 0.05)
+    db, path, keys = await _db_with_key_store(tmp_path)
+    for _ in range(100):
         if path.stat().st_size > 1_000_000 and keys.stat().st_size > 1_000_000:
             break
+        await asyncio.sleep(0.1)
     assert path.stat().st_size > 1_000_000 and keys.stat().st_size > 1_000_000
-    assert keys_before < 1_000_000
+    await db.close()
+
+
+async def test_writes_of_one_iteration_share_a_commit_and_fail_alone(tmp_path: Path) -> None:
+    path = tmp_path / "group.sqlite3"
+    db = SqliteDb(path)
+    await db.open()
+    await db.executescript("CREATE TABLE t (x INTEGER)")
+    outside = sqlite3.connect(path)
+    committed_seen: list[int] = []
+
+    def write(n: int) -> Callable[[sqlite3.Connection], int]:
+        def op(c: sqlite3.Connection) -> int:
+            c.execute("INSERT INTO t VALUES (?)", (n,))
+            committed_seen.append(outside.execute("SELECT COUNT(*) FROM t").fetchone()[0])
+            if n == 3:
+                raise ValueError("this one fails")
+            return n
+
+        return op
+
+    results = await asyncio.gather(*(db.run(write(n)) for n in range(8)), return_exceptions=True)
+    assert [r if not isinstance(r, ValueError) else "failed" for r in results] == [0, 1, 2, "failed", 4, 5, 6, 7]
+    assert committed_seen == [0] * 8  # one transaction: nothing was committed while they ran
+    rows = sorted(r[0] for r in outside.execute("SELECT x FROM t"))
+    assert rows == [0, 1, 2, 4, 5, 6, 7]  # the failed write alone was rolled back
+    assert await db.run(write(9)) == 9  # and a later write is a group of its own
+    assert committed_seen[-1] == 7
+    outside.close()
     await db.close()
