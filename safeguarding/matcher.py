@@ -14,6 +14,9 @@ from safeguarding.lexicon import EXACT, GAP, GAP_WORDS, PREFIX, Spec
 
 T = TypeVar("T")
 FUZZY_MIN = 6  # only tokens/stems this long are repaired (short words collide: die/dye)
+# A stem this short says little about the word it starts ("su*" starts "sucide" and "sunday"),
+# so it does not make a word "known" and exempt it from repair; longer stems do.
+KNOWN_STEM_MIN = 4
 FUZZY_MAX = 24  # longer tokens are not words a child misspelt; bounds the work
 
 
@@ -61,8 +64,11 @@ def within_one_edit(a: str, b: str) -> bool:
     return a[i:] == b[i + 1:]
 
 
-def _deletes(word: str) -> set[str]:
-    return {word[:i] + word[i + 1:] for i in range(len(word))} | {word}
+def _deletes(word: str) -> list[str]:
+    """The word and its one-letter deletions, in a fixed order: repair takes the first
+    candidate found, so iterating a set (ordered by per-process string hashing) made the
+    same message screen differently from one process to the next."""
+    return list(dict.fromkeys([word, *(word[:i] + word[i + 1:] for i in range(len(word)))]))
 
 
 class PatternIndex(Generic[T]):
@@ -71,21 +77,29 @@ class PatternIndex(Generic[T]):
     def __init__(self, patterns: Sequence[tuple[tuple[Spec, ...], T]]) -> None:
         self._exact: dict[str, list[tuple[tuple[Spec, ...], T]]] = {}
         self._prefix: dict[str, list[tuple[tuple[Spec, ...], T]]] = {}
+        # Patterns whose second token is exact are indexed by their first two tokens: generated
+        # patterns share common first words ("my", "he", "мене"), and a one-token index made
+        # every such word try hundreds of patterns.
+        self._exact2: dict[tuple[str, str], list[tuple[tuple[Spec, ...], T]]] = {}
+        self._prefix2: dict[tuple[str, str], list[tuple[tuple[Spec, ...], T]]] = {}
         self.vocab: set[str] = set()
         self.stems: set[str] = set()
         for specs, payload in patterns:
             if not specs or specs[0][0] == GAP:
                 continue
             kind, text = specs[0]
-            table = self._exact if kind == EXACT else self._prefix
-            table.setdefault(text, []).append((specs, payload))
+            if len(specs) > 1 and specs[1][0] == EXACT:
+                pair = (text, specs[1][1])
+                (self._exact2 if kind == EXACT else self._prefix2).setdefault(pair, []).append((specs, payload))
+            else:
+                (self._exact if kind == EXACT else self._prefix).setdefault(text, []).append((specs, payload))
             for k, t in specs:
                 if k == EXACT:
                     self.vocab.add(t)
                 elif k == PREFIX:
                     self.stems.add(t)
-        self._stem_lengths = sorted({len(s) for s in self._prefix})
-        self._all_stem_lengths = sorted({len(s) for s in self.stems})
+        self._stem_lengths = sorted({len(s) for s in self._prefix} | {len(s) for s, _ in self._prefix2})
+        self._all_stem_lengths = sorted({len(s) for s in self.stems if len(s) >= KNOWN_STEM_MIN})
         self._fuzzy_exact: dict[str, set[str]] = {}
         self._fuzzy_stem: dict[str, set[str]] = {}
         for word in self.vocab:
@@ -101,24 +115,28 @@ class PatternIndex(Generic[T]):
         """All (start, end, payload) matches; a pattern may match at several places."""
         found: list[tuple[int, int, T]] = []
         exact, prefix, lengths = self._exact, self._prefix, self._stem_lengths
+        exact2, prefix2 = self._exact2, self._prefix2
+        n = len(toks)
         for i, tok in enumerate(toks):
             if i in blocked:
                 continue
-            cands = exact.get(tok)
-            if cands:
-                for specs, payload in cands:
-                    end = _match(specs, 1, toks, i + 1, blocked)
-                    if end >= 0:
-                        found.append((i, end, payload))
+            nxt = toks[i + 1] if i + 1 < n and i + 1 not in blocked else None
+            for cands, k in ((exact.get(tok), 1), (exact2.get((tok, nxt)) if nxt is not None else None, 2)):
+                if cands:
+                    for specs, payload in cands:
+                        end = _match(specs, k, toks, i + k, blocked)
+                        if end >= 0:
+                            found.append((i, end, payload))
             for length in lengths:
                 if length > len(tok):
                     break
-                cands = prefix.get(tok[:length])
-                if cands:
-                    for specs, payload in cands:
-                        end = _match(specs, 1, toks, i + 1, blocked)
-                        if end >= 0:
-                            found.append((i, end, payload))
+                stem = tok[:length]
+                for cands, k in ((prefix.get(stem), 1), (prefix2.get((stem, nxt)) if nxt is not None else None, 2)):
+                    if cands:
+                        for specs, payload in cands:
+                            end = _match(specs, k, toks, i + k, blocked)
+                            if end >= 0:
+                                found.append((i, end, payload))
         return found
 
     def known(self, tok: str) -> bool:

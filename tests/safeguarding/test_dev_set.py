@@ -69,3 +69,20 @@ def test_dev2_does_not_regress(report2: Report) -> None:
     assert report2.recall.value >= 0.97, format_report(report2)
     assert report2.escalated.value >= 0.98, format_report(report2)
     assert report2.false_flags.value <= 0.03, format_report(report2)
+
+
+@pytest.fixture(scope="module")
+def report34(screen: RiskScreen) -> Report:
+    files = [DEFAULT_EVAL_DIR / f"{name}-{lang}.jsonl" for name in ("dev3", "dev4") for lang in DEV_LANGS]
+    cases = load_cases(files)
+    assert len(cases) == 2 * 8 * 60
+    return evaluate(screen, cases)
+
+
+def test_dev3_dev4_do_not_regress(report34: Report) -> None:
+    """dev3/dev4 (ex-heldout3/4, blind 0.378/0.344, tuned on in session 4): recall 1.000,
+    escalation 1.000, false flags 0.000 at the end of that session."""
+    assert report34.recall.value >= 0.97, format_report(report34)
+    assert report34.escalated.value >= 0.98, format_report(report34)
+    assert report34.critical_high.value >= 0.97, format_report(report34)
+    assert report34.false_flags.value <= 0.03, format_report(report34)
