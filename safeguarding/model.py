@@ -21,11 +21,9 @@ to train. The trained model is cached on disk, keyed by a hash of every training
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
 import os
-import pickle
 import re
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
@@ -36,6 +34,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from safeguarding.cache import content_key, load_pickle, save_pickle
 from safeguarding.verdict import Match, Severity, Verdict
 
 MODEL_VERSION = "1"
@@ -559,12 +558,7 @@ def format_cv(report: dict[str, Any]) -> str:
 
 # -- training with cache ----------------------------------------------------------------
 def cache_key(files: Iterable[Path], root: Path | None = None) -> str:
-    digest = hashlib.sha256(f"risk-model:{MODEL_VERSION}".encode())
-    for path in files:
-        name = path.relative_to(root).as_posix() if root and path.is_relative_to(root) else path.name
-        digest.update(f"\0{name}\0".encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
+    return content_key(f"risk-model:{MODEL_VERSION}", files, root)
 
 
 def default_cache_dir() -> Path:
@@ -579,25 +573,11 @@ def cache_path(cache_dir: Path, key: str) -> Path:
 
 
 def load_cached(path: Path) -> RiskModel | None:
-    try:
-        with path.open("rb") as fh:
-            model = pickle.load(fh)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError):
-        return None
-    return model if isinstance(model, RiskModel) else None
+    return load_pickle(path, RiskModel)
 
 
 def save(path: Path, model: RiskModel) -> None:
-    """Atomic write, so a concurrent start never reads half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pkl")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            pickle.dump(model, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    save_pickle(path, model)
 
 
 def train(tokenize: Tokenize, lexicon: Callable[[Sample], Verdict], lexicon_dir: Path | None = None,
