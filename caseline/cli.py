@@ -40,6 +40,10 @@ def _configure_logging(level: str, fmt: str = "json") -> None:
     logs.configure(level, fmt)
 
 
+# A turn allocates a few thousand short-lived objects; at the default 700 the youngest
+# generation was collected several times per message.
+GC_YOUNG_THRESHOLD = 20_000
+
 async def _serve(
     settings: Settings, banner: list[str], *, demo: bool = False, telegram_polling: bool = False
 ) -> None:
@@ -83,11 +87,6 @@ async def _serve_services(services: Services, banner: list[str]) -> None:
     finally:
         pid_file.unlink(missing_ok=True)
         await runner.cleanup()
-
-
-# A turn allocates a few thousand short-lived objects; at the default 700 the youngest
-# generation was collected several times per message.
-GC_YOUNG_THRESHOLD = 20_000
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

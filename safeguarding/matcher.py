@@ -112,7 +112,12 @@ class PatternIndex(Generic[T]):
                     self._fuzzy_stem.setdefault(d, set()).add(stem)
 
     def find(self, toks: Sequence[str], blocked: Collection[int] = ()) -> list[tuple[int, int, T]]:
-        """All (start, end, payload) matches; a pattern may match at several places."""
+        """All (start, end, payload) matches; a pattern may match at several places.
+
+        The candidate loop is written out twice (exact and stem keys) on purpose: gathering
+        the candidate lists first and matching them in one loop cost 6-10% of the screen's
+        throughput, which has little headroom over its 5,000 messages/s target.
+        """
         found: list[tuple[int, int, T]] = []
         exact, prefix, lengths = self._exact, self._prefix, self._stem_lengths
         exact2, prefix2 = self._exact2, self._prefix2

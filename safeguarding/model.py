@@ -557,27 +557,11 @@ def format_cv(report: dict[str, Any]) -> str:
 
 
 # -- training with cache ----------------------------------------------------------------
-def cache_key(files: Iterable[Path], root: Path | None = None) -> str:
-    return content_key(f"risk-model:{MODEL_VERSION}", files, root)
-
-
 def default_cache_dir() -> Path:
     base = os.environ.get("CASELINE_DATA_DIR")
     if base:
         return Path(base) / "screen-cache"
     return Path(tempfile.gettempdir()) / "caseline-screen-cache"
-
-
-def cache_path(cache_dir: Path, key: str) -> Path:
-    return cache_dir / f"risk-model-{key[:32]}.pkl"
-
-
-def load_cached(path: Path) -> RiskModel | None:
-    return load_pickle(path, RiskModel)
-
-
-def save(path: Path, model: RiskModel) -> None:
-    save_pickle(path, model)
 
 
 def train(tokenize: Tokenize, lexicon: Callable[[Sample], Verdict], lexicon_dir: Path | None = None,
@@ -598,13 +582,13 @@ def load_or_train(tokenize: Tokenize, lexicon: Callable[[Sample], Verdict], lexi
                   cache_dir: Path | None = None) -> RiskModel:
     here = Path(__file__).resolve().parent
     code = [here / name for name in ("model.py", "normalise.py", "matcher.py", "screen.py")]
-    key = cache_key([*training_files(lexicon_dir), *code], here.parent)
-    path = cache_path(cache_dir or default_cache_dir(), key)
-    model = load_cached(path)
+    key = content_key(f"risk-model:{MODEL_VERSION}", [*training_files(lexicon_dir), *code], here.parent)
+    path = (cache_dir or default_cache_dir()) / f"risk-model-{key[:32]}.pkl"
+    model = load_pickle(path, RiskModel)
     if model is None:
         model = train(tokenize, lexicon, lexicon_dir)
         with contextlib.suppress(OSError):  # a read-only cache dir costs start-up time, never the screen
-            save(path, model)
+            save_pickle(path, model)
     return model
 
 

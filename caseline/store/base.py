@@ -209,9 +209,10 @@ class ConversationStore(ABC):
         """
         if not await self.acquire_lease(contact_id, owner, now, until):
             return None
-        turn = await self.load_turn(contact_id)
-        if turn is None and not await self.release_if_idle(contact_id, owner):
-            turn = await self.load_turn(contact_id)  # one arrived in between: it is ours
+        while (turn := await self.load_turn(contact_id)) is None:
+            if await self.release_if_idle(contact_id, owner):
+                return None
+            # one arrived in between: it is ours
         return turn
 
     async def commit_and_release(self, commit: TurnCommit, owner: str) -> bool:

@@ -330,28 +330,15 @@ class SqliteDb:
     async def _flush_groups(self) -> None:
         while self._group:
             batch, self._group = self._group[:GROUP_MAX], self._group[GROUP_MAX:]
-            busy = _BusyRetry()
-            while True:
-                async with self._lock:
-                    try:
-                        done = self._commit_group(batch)
-                    except StoreUnavailable as exc:
-                        _settle(batch, [(None, exc)] * len(batch))
-                        break
-                    except sqlite3.OperationalError as exc:
-                        try:
-                            busy.check(exc)
-                        except StoreUnavailable as out:
-                            _settle(batch, [(None, out)] * len(batch))
-                            break
-                    else:
-                        _settle(batch, done)
-                        break
-                await busy.sleep()  # outside the lock, as in run()
+            try:  # run() without write: _commit_group opens the transaction, run() waits out SQLITE_BUSY
+                outcomes = await self.run(partial(self._commit_group, batch), write=False)
+            except StoreUnavailable as exc:
+                outcomes = [(None, exc)] * len(batch)
+            _settle(batch, outcomes)
 
-    def _commit_group(self, batch: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]]
-                      ) -> list[tuple[Any, BaseException | None]]:
-        raw: sqlite3.Connection = self.conn._conn
+    @staticmethod
+    def _commit_group(batch: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]],
+                      raw: sqlite3.Connection) -> list[tuple[Any, BaseException | None]]:
         raw.execute("BEGIN IMMEDIATE")  # SQLITE_BUSY here: nothing ran, the caller retries
         outcomes: list[tuple[Any, BaseException | None]] = []
         try:
@@ -686,15 +673,7 @@ class SqliteConversationStore(ConversationStore):
         return [r["contact_id"] for r in rows]
 
     async def acquire_lease(self, contact_id: str, owner: str, now: datetime, until: datetime) -> bool:
-        def op(c: sqlite3.Connection) -> bool:
-            cur = c.execute(
-                "UPDATE conversations SET lease_owner = ?, lease_until = ? WHERE contact_id = ?"
-                " AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?)",
-                (owner, _ts(until), contact_id, owner, _ts(now)),
-            )
-            return cur.rowcount == 1
-
-        return await self.db.run(op)
+        return await self.db.run(lambda c: _take_lease(c, contact_id, owner, now, until))
 
     async def release_lease(self, contact_id: str, owner: str) -> None:
         await self.db.run(lambda c: _release(c, contact_id, owner))
@@ -719,15 +698,10 @@ class SqliteConversationStore(ConversationStore):
         self, contact_id: str, owner: str, now: datetime, until: datetime
     ) -> tuple[InboundRecord, Conversation] | None:
         def op(c: sqlite3.Connection, keys: Keys) -> tuple[InboundRecord, Conversation] | None:
-            row = c.execute("SELECT * FROM conversations WHERE contact_id = ?", (contact_id,)).fetchone()
-            if row is None or not _has_pending(c, contact_id):
-                return None
-            free = row["lease_owner"] in (None, owner) or (row["lease_until"] or "") < _ts(now)
-            if not free:
-                return None
-            c.execute("UPDATE conversations SET lease_owner = ?, lease_until = ? WHERE contact_id = ?",
-                      (owner, _ts(until), contact_id))
+            if not _has_pending(c, contact_id) or not _take_lease(c, contact_id, owner, now, until):
+                return None  # nothing to do, or another owner is at it: no lease taken
             record = _pending(c, contact_id, keys)
+            row = c.execute("SELECT * FROM conversations WHERE contact_id = ?", (contact_id,)).fetchone()
             return None if record is None else (record, _conversation(row, keys(contact_id)))
 
         return await self.db.run(lambda c: op(c, self._reader(c)))
@@ -980,6 +954,16 @@ class SqliteConversationStore(ConversationStore):
             return len(updates)
 
         return await self.db.run(op, offload=True)
+
+
+def _take_lease(c: sqlite3.Connection, contact_id: str, owner: str, now: datetime, until: datetime) -> bool:
+    """Take or renew the lease unless another owner holds an unexpired one."""
+    cur = c.execute(
+        "UPDATE conversations SET lease_owner = ?, lease_until = ? WHERE contact_id = ?"
+        " AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?)",
+        (owner, _ts(until), contact_id, owner, _ts(now)),
+    )
+    return cur.rowcount == 1
 
 
 def _release(c: sqlite3.Connection, contact_id: str, owner: str) -> None:
