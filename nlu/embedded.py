@@ -69,11 +69,12 @@ class EmbeddedNlu:
 
     def parse_sync(self, text: str, lang: str | None = None) -> ParseResult:
         """Classify one message; ``lang`` is accepted for the port but the model is shared."""
-        probs = self.model.probabilities(text, self.extractor)
-        order = probs.argsort()[::-1]
+        entities = self.extractor.extract(text)
+        probs = self.model.probabilities(text, self.extractor, entities)
+        # The ranking reports RANKING_SIZE real intents; one more covers out_of_scope in the top.
+        order = probs.argsort()[::-1][: RANKING_SIZE + 1]
         labels = self.model.labels
         ranking = [Intent(labels[i], round(float(probs[i]), 6)) for i in order]
-        entities = self.extractor.extract(text)
         return ParseResult(text, *self._decide(ranking), entities)
 
     async def parse(self, text: str, lang: str | None = None) -> ParseResult:

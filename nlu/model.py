@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from nlu.entities import EntityExtractor
 from nlu.features import FeatureConfig, FloatArray, Vocabulary, build_vocabulary
+from nlu.result import Entity
 
 ENGINE_VERSION = "2"
 
@@ -47,8 +48,15 @@ class TrainedModel:
     intercept: FloatArray
     entity_features: bool = True
 
-    def probabilities(self, text: str, extractor: EntityExtractor) -> FloatArray:
-        extra = _entity_tokens(extractor, text) if self.entity_features else ()
+    def probabilities(self, text: str, extractor: EntityExtractor,
+                      entities: Sequence[Entity] | None = None) -> FloatArray:
+        """``entities``, when the caller has them already, saves extracting them twice."""
+        if not self.entity_features:
+            extra: Sequence[str] = ()
+        elif entities is None:
+            extra = _entity_tokens(extractor, text)
+        else:
+            extra = [f"<{e.entity}>" for e in entities]
         idx, val = self.vocab.vector(text, extra)
         scores = val @ self.coef[idx] + self.intercept if len(idx) else self.intercept.copy()
         scores = np.exp(scores - scores.max())

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from safeguarding.screen import RiskScreen
-from safeguarding.verdict import Severity, Verdict
+from safeguarding.verdict import CATEGORIES, Severity, Verdict
 
 DEFAULT_EVAL_DIR = Path(__file__).resolve().parent / "eval"
 
@@ -86,6 +86,9 @@ def parse_case(obj: Any, where: str) -> Case:
         raise ValueError(f"{where}: case must be an object")
     try:
         history = obj.get("history") or []
+        unknown = sorted(set(obj.get("categories") or ()) - set(CATEGORIES))
+        if unknown:
+            raise ValueError(f"unknown categories {unknown}")
         return Case(
             id=str(obj["id"]),
             lang=str(obj["lang"]),

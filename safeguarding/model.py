@@ -109,8 +109,10 @@ class Sample:
 
 
 def dev_files(eval_dir: Path) -> list[Path]:
-    """Sets written blind, scored once, then tuned on: dev-*, then devN-* (ex heldoutN)."""
-    return sorted(eval_dir.glob("dev-*.jsonl")) + sorted(eval_dir.glob("dev[0-9]-*.jsonl"))
+    """Sets written blind, scored once, then tuned on: dev-*, then devN-* (ex heldoutN), then
+    train-* (written as training data, never scored as a measure)."""
+    return (sorted(eval_dir.glob("dev-*.jsonl")) + sorted(eval_dir.glob("dev[0-9]-*.jsonl"))
+            + sorted(eval_dir.glob("train-*.jsonl")))
 
 
 def training_files(lexicon_dir: Path | None = None, eval_dir: Path | None = None,

@@ -7,9 +7,12 @@ flags on benign <= 3%.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
-from safeguarding.evaluate import Report, default_case_files, evaluate, format_report, load_cases
+from safeguarding.evaluate import DEFAULT_EVAL_DIR, Report, default_case_files, evaluate, format_report, load_cases
 from safeguarding.screen import RiskScreen
 
 
@@ -36,12 +39,25 @@ def test_per_language_recall(report: Report) -> None:
 
 
 def test_case_files_are_well_formed() -> None:
-    for path in default_case_files():
+    """Every set in eval/ (regression, dev, training and held-out): known fields, known
+    categories, one language per file, unique ids, a category on every risk case."""
+    paths = sorted(DEFAULT_EVAL_DIR.glob("*.jsonl"))
+    assert len(paths) > len(default_case_files())
+    for path in paths:
         cases = load_cases([path])
-        lang = path.stem.removeprefix("cases-")
+        lang = path.stem.rsplit("-", 1)[1]
         assert all(c.lang == lang for c in cases), path
         ids = [c.id for c in cases]
         assert len(ids) == len(set(ids)), path
         for case in cases:
             if case.risk:
                 assert case.categories, case.id
+
+
+def test_a_case_with_an_unknown_category_is_refused_with_its_line(tmp_path: Path) -> None:
+    bad = tmp_path / "dev9-en.jsonl"
+    good = {"id": "a", "lang": "en", "text": "hi", "expect": "none", "categories": []}
+    bad.write_text(json.dumps(good) + "\n" + json.dumps({**good, "id": "b", "expect": "high",
+                                                        "categories": ["sadness"]}) + "\n")
+    with pytest.raises(ValueError, match=r"dev9-en.jsonl:2: bad case: unknown categories \['sadness'\]"):
+        load_cases([bad])
