@@ -1,6 +1,7 @@
 """End-to-end webhook load: Caseline against a bare aiogram echo bot, same machine, same run.
 
-    python bench/bench_e2e.py [--rate 1000] [--seconds 10] [--store sqlite|mongodb://...]
+    python bench/bench_e2e.py [--rate 1000] [--seconds 10] [--contacts first|returning|both]
+                              [--store sqlite|mongodb://...]
 
 Starts local fakes of the Telegram Bot API and the WhatsApp Graph API in this process,
 starts `caseline serve` (a separate process, embedded store unless --store says otherwise)
@@ -9,6 +10,14 @@ contacts at a fixed rate (open loop). It reports throughput and webhook-to-reply
 (first reply seen at the fake API), and for the risk messages (1 in 50) the time until the
 case is visible in the queue API. Then it runs the same Telegram load against a bare
 aiogram webhook echo bot (bench/bare_aiogram_echo.py) and prints the ratio.
+
+Two kinds of load, per channel:
+
+* ``first``: every message comes from a contact never seen before (a data key, a
+  conversation and the language menu for each): the worst case, a flood of newcomers.
+* ``returning``: contacts that already chose a language and agreed to the notice (done
+  untimed beforehand: "hi", "1", "1") each send one message into the main menu: the usual
+  traffic of a service whose users come back.
 
 Every request goes to 127.0.0.1; nothing leaves the machine.
 """
@@ -61,11 +70,22 @@ class Recorder:
     """The fake platform APIs: answer like the real ones and note when each chat got a reply."""
 
     first_reply: dict[str, float] = field(default_factory=dict)
+    first_text: dict[str, str] = field(default_factory=dict)
     replies: int = 0
+    last_reply_at: float = 0.0
 
-    def note(self, chat: str) -> None:
+    def note(self, chat: str, text: str) -> None:
         self.replies += 1
-        self.first_reply.setdefault(chat, time.perf_counter())
+        self.last_reply_at = time.perf_counter()
+        if chat not in self.first_reply:
+            self.first_reply[chat] = self.last_reply_at
+            self.first_text[chat] = text
+
+    async def quiet(self, seconds: float = 1.0, limit: float = 600.0) -> None:
+        """Until no reply has arrived for ``seconds`` (the server has worked off its backlog)."""
+        deadline = time.perf_counter() + limit
+        while time.perf_counter() - self.last_reply_at < seconds and time.perf_counter() < deadline:
+            await asyncio.sleep(0.1)
 
     async def telegram(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
@@ -76,7 +96,7 @@ class Recorder:
                                                              "username": "bench_bot"}})
         if method == "sendMessage":
             chat = str(data.get("chat_id"))
-            self.note(f"tg:{chat}")
+            self.note(f"tg:{chat}", str(data.get("text", "")))
             return web.json_response({"ok": True, "result": {
                 "message_id": self.replies, "date": int(time.time()),
                 "chat": {"id": int(chat), "type": "private"}, "text": str(data.get("text", ""))[:50]}})
@@ -84,7 +104,8 @@ class Recorder:
 
     async def graph(self, request: web.Request) -> web.Response:
         body = await request.json()
-        self.note(f"wa:{body.get('to')}")
+        text = body.get("text", {}).get("body") or json.dumps(body.get("interactive", ""))
+        self.note(f"wa:{body.get('to')}", str(text))
         return web.json_response({"messaging_product": "whatsapp", "contacts": [{"input": body.get("to"),
                                   "wa_id": body.get("to")}], "messages": [{"id": f"wamid.out{self.replies}"}]})
 
@@ -116,6 +137,10 @@ class Result:
     latencies_ms: list[float]
     case_ms: list[float]
 
+    @property
+    def throughput(self) -> float:
+        return len(self.latencies_ms) / self.seconds if self.seconds else 0.0
+
     def line(self) -> str:
         lat = sorted(self.latencies_ms)
 
@@ -132,10 +157,35 @@ class Result:
         return out
 
 
+ONBOARDING = ("hi", "1", "1")
+LANGUAGE_QUESTION = "Which language would you like?"  # the language menu, then "Yes, that's OK" to the notice
+
+
+async def onboard(url: str, headers_for: Any, payload_for: Any, users: list[int], rec: Recorder,
+                  first_n: int) -> None:
+    """Untimed: each user says hi, picks English and agrees, in order (the server keeps
+    per-contact order), 64 users at a time; then wait for the replies to stop."""
+    limit = asyncio.Semaphore(64)
+    conn = aiohttp.TCPConnector(limit=64)
+    async with aiohttp.ClientSession(connector=conn) as http:
+
+        async def one(k: int, user: int) -> None:
+            async with limit:
+                for step, text in enumerate(ONBOARDING):
+                    body = json.dumps(payload_for(first_n + k * len(ONBOARDING) + step, user, text)).encode()
+                    async with http.post(url, data=body, headers=headers_for(body)) as r:
+                        if r.status != 200:
+                            raise RuntimeError(f"onboarding webhook answered {r.status}")
+
+        await asyncio.gather(*(one(k, u) for k, u in enumerate(users)))
+    await rec.quiet()
+
+
 async def load(
     name: str, url: str, headers_for: Any, payload_for: Any, chat_key: Any, rec: Recorder, rate: float,
-    seconds: float, case_probe: Any = None,
+    seconds: float, case_probe: Any = None, users: list[int] | None = None,
 ) -> Result:
+    """Message n comes from ``users[n]`` when given (one message each), else from a new user."""
     total = int(rate * seconds)
     sent_at: dict[str, float] = {}
     accepted = 0
@@ -147,7 +197,7 @@ async def load(
 
         async def one(n: int) -> None:
             nonlocal accepted
-            user = 10_000_000 + n + random.randint(0, 10) * 1_000_000_000
+            user = users[n] if users else 10_000_000 + n + random.randint(0, 10) * 1_000_000_000
             risky = n % 50 == 25
             probed = n % 250 == 25
             text = random.choice(RISK if risky else PLAIN)
@@ -191,7 +241,7 @@ def start_process(args: list[str], env: dict[str, str], port: int, log: Path) ->
     raise TimeoutError(log.read_text()[-3000:])
 
 
-async def main(rate: float, seconds: float, store: str) -> None:
+async def main(rate: float, seconds: float, store: str, phases: list[str]) -> None:
     rec = Recorder()
     fake = web.Application()
     fake.router.add_route("*", "/bot{token}/{method}", rec.telegram)
@@ -252,11 +302,31 @@ async def main(rate: float, seconds: float, store: str) -> None:
 
         await load("warm-up", base + "/webhooks/telegram", tg_headers,
                    lambda n, u, t: telegram_update(900000 + n, u, t), lambda u: f"tg:{u}", rec, 50, 1)
-        rec.first_reply.clear()
-        results.append(await load("caseline telegram", base + "/webhooks/telegram", tg_headers, telegram_update,
-                                  lambda u: f"tg:{u}", rec, rate, seconds, case_probe))
-        results.append(await load("caseline whatsapp", base + "/webhooks/whatsapp", wa_headers, whatsapp_update,
-                                  lambda u: f"wa:4479{u:08d}", rec, rate, seconds, case_probe))
+        channels = [
+            ("telegram", base + "/webhooks/telegram", tg_headers, telegram_update, lambda u: f"tg:{u}"),
+            ("whatsapp", base + "/webhooks/whatsapp", wa_headers, whatsapp_update, lambda u: f"wa:4479{u:08d}"),
+        ]
+        total = int(rate * seconds)
+        for phase in phases:
+            for channel, url, headers, payload, key in channels:
+                pool: list[int] | None = None
+                offset = 0
+                if phase == "returning":
+                    pool = [30_000_000 + k + random.randint(0, 10) * 1_000_000_000 for k in range(total)]
+                    await onboard(url, headers, payload, pool, rec, 2_000_000)
+                    offset = 4_000_000  # update and message ids the onboarding did not use
+
+                def shifted(n: int, u: int, t: str, payload: Any = payload, offset: int = offset) -> Any:
+                    return payload(offset + n, u, t)
+                rec.first_reply.clear()
+                rec.first_text.clear()
+                results.append(await load(f"caseline {channel} ({phase} contacts)", url, headers, shifted, key,
+                                          rec, rate, seconds, case_probe, pool))
+                await rec.quiet()
+                if pool:  # an onboarded contact must not be asked for a language again
+                    menu = sum(1 for t in rec.first_text.values() if LANGUAGE_QUESTION in t)
+                    if menu:
+                        raise RuntimeError(f"{menu} returning contacts were not onboarded")
     finally:
         server.terminate()
         server.wait()
@@ -267,6 +337,7 @@ async def main(rate: float, seconds: float, store: str) -> None:
                          tmp / "bare.log")
     try:
         rec.first_reply.clear()
+        rec.first_text.clear()
         results.append(await load("bare aiogram echo", f"http://127.0.0.1:{bare_port}/webhook",
                                   lambda body: {"Content-Type": "application/json",
                                                 "X-Telegram-Bot-Api-Secret-Token": SECRET},
@@ -279,9 +350,11 @@ async def main(rate: float, seconds: float, store: str) -> None:
     print(f"store: {store}; target rate {rate:.0f}/s for {seconds:.0f}s; 1 in 50 messages is a risk message")
     for result in results:
         print(result.line())
-    ours, theirs = results[0], results[-1]
-    ratio = (len(ours.latencies_ms) / ours.seconds) / max(1e-9, len(theirs.latencies_ms) / theirs.seconds)
-    print(f"throughput ratio Caseline/bare aiogram (telegram): {ratio:.2f}")
+    theirs = results[-1]
+    for ours in results[:-1]:
+        if "telegram" in ours.name:
+            ratio = ours.throughput / max(1e-9, theirs.throughput)
+            print(f"throughput ratio Caseline/bare aiogram, {ours.name.removeprefix('caseline ')}: {ratio:.2f}")
 
 
 if __name__ == "__main__":
@@ -289,5 +362,8 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--store", default=os.environ.get("CASELINE_TEST_MONGODB_URI") or "sqlite")
+    parser.add_argument("--contacts", choices=["first", "returning", "both"], default="both",
+                        help="new contacts only, onboarded contacts only, or both phases (default)")
     args = parser.parse_args()
-    asyncio.run(main(args.rate, args.seconds, args.store))
+    chosen = ["first", "returning"] if args.contacts == "both" else [args.contacts]
+    asyncio.run(main(args.rate, args.seconds, args.store, chosen))

