@@ -174,3 +174,14 @@ def test_model_leaves_bare_answers_alone(screen: RiskScreen) -> None:
     """Typed ages and one-word answers are what flows ask for; they must not page anyone."""
     for text in ("3", "12", "2 ", "ok", "yes", "Da"):
         assert screen.screen(text, "ro", ["salut"]).severity < Severity.MEDIUM, text
+
+
+def test_lexicon_risk_patterns_are_not_taught_but_benign_phrases_are() -> None:
+    """Risk patterns as short positives swamped the real messages (see the module notes)."""
+    samples = M.load_samples()
+    sources = {s.source for s in samples}
+    assert "benign_phrase" in sources and "pattern" not in sources
+    assert not any(s.risk for s in samples if s.source == "benign_phrase")
+    assert {"case", "dev"} <= sources
+    dev_files = {p.name.split("-")[0] for p in M.dev_files(M.EVAL_DIR)}
+    assert {"dev", "dev5", "train"} <= dev_files and not any(n.startswith("heldout") for n in dev_files)
