@@ -86,3 +86,20 @@ def test_dev3_dev4_do_not_regress(report34: Report) -> None:
     assert report34.escalated.value >= 0.98, format_report(report34)
     assert report34.critical_high.value >= 0.97, format_report(report34)
     assert report34.false_flags.value <= 0.03, format_report(report34)
+
+
+@pytest.fixture(scope="module")
+def report5(screen: RiskScreen) -> Report:
+    files = [DEFAULT_EVAL_DIR / f"{name}-{lang}.jsonl" for name in ("dev5", "train") for lang in DEV_LANGS]
+    cases = load_cases(files)
+    assert len(cases) == 8 * (60 + 150)
+    return evaluate(screen, cases)
+
+
+def test_dev5_and_train_do_not_regress(report5: Report) -> None:
+    """dev5 (ex-heldout5) and train (session 5), tuned on in session 5: recall 1.000,
+    escalation 1.000, critical >= high 1.000, false flags 0.000 at the end of it."""
+    assert report5.recall.value >= 0.97, format_report(report5)
+    assert report5.escalated.value >= 0.98, format_report(report5)
+    assert report5.critical_high.value >= 0.97, format_report(report5)
+    assert report5.false_flags.value <= 0.03, format_report(report5)
