@@ -41,7 +41,7 @@ import yaml
 from safeguarding.cache import content_key, load_pickle, save_pickle
 from safeguarding.verdict import Match, Severity, Verdict
 
-MODEL_VERSION = "2"
+MODEL_VERSION = "3"
 EVAL_DIR = Path(__file__).resolve().parent / "eval"
 LEXICON_DIR = Path(__file__).resolve().parent / "lexicons"
 NLU_DIR = Path(__file__).resolve().parent.parent / "nlu" / "data"
@@ -491,8 +491,15 @@ def _frac(pair: Sequence[int]) -> float:
 def choose_thresholds(held: Sequence[HeldOut]) -> dict[str, Any]:
     """T: most held-out recall (model alone; the lexicon was tuned on these cases, so combined
     recall is saturated) with false flags <= 2.5% on held-out benign cases AND on held-out
-    NLU examples. T_high: lowest threshold >= T whose model-made HIGH verdicts hit at most
-    0.5% of held-out benign messages and are right (expect >= high) at least 90% of the time."""
+    NLU examples. T_high: lowest threshold >= T at which the model's own flags in a HIGH
+    category hit at most 0.5% of held-out benign messages and are right (expect >= high)
+    at least 90% of the time.
+
+    T_high is judged on the model's flags alone, not only where the lexicon stayed below
+    HIGH: the lexicon is tuned on these very cases, so below-HIGH held-out messages were
+    almost all benign, and HIGH was never allowed (1.01), although 91% of the model's
+    HIGH-category flags at T are right. On new messages the lexicon misses real
+    disclosures, and those are what the model's HIGH is for."""
     grid = [round(x, 3) for x in np.arange(0.30, 0.995, 0.01)]
     best: tuple[float, float] | None = None
     for t in grid:
@@ -503,16 +510,21 @@ def choose_thresholds(held: Sequence[HeldOut]) -> dict[str, Any]:
             best = (t, rep[0])
     t = best[0] if best else 0.995
     t_high = 1.01
+    benign_n = sum(1 for h in held if not h.sample.risk)
     for th in [g for g in grid if g >= t] + [0.995]:
-        raised = [h for h in held if h.lexicon.severity < Severity.HIGH
-                  and _combined(h, t, th).severity >= Severity.HIGH]
-        benign_n = sum(1 for h in held if not h.sample.risk)
+        raised = [h for h in held if _high_flag(h, th)]
         false = sum(1 for h in raised if not h.sample.risk)
         right = sum(1 for h in raised if h.sample.expect >= Severity.HIGH)
         if benign_n and false / benign_n <= MAX_HIGH_FALSE_FLAGS and (not raised or right / len(raised) >= 0.9):
             t_high = th
             break
     return {"threshold": t, "threshold_high": t_high, "report": evaluate_heldout(held, t, t_high)}
+
+
+def _high_flag(h: HeldOut, th: float) -> bool:
+    """The model alone would flag ``h`` at ``th`` in a category it may raise to HIGH."""
+    raised, via_window = h.scores.flagged(th)
+    return raised and (h.window_category if via_window else h.category) in HIGH_CATEGORIES
 
 
 def evaluate_heldout_fast(held: Sequence[HeldOut], t: float) -> tuple[float, float, float]:

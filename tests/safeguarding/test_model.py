@@ -160,7 +160,7 @@ def test_loaded_screen_has_model_and_cv_report(screen: RiskScreen) -> None:
     assert screen.model is not None
     report = screen.model.report
     assert report["false_flags_cases"][0] <= M.MAX_FALSE_FLAGS * report["false_flags_cases"][1]
-    assert screen.model.threshold < screen.model.threshold_high or screen.model.threshold_high > 1
+    assert screen.model.threshold <= screen.model.threshold_high
 
 
 def test_worried_parent_questions_are_negatives() -> None:
@@ -185,3 +185,20 @@ def test_lexicon_risk_patterns_are_not_taught_but_benign_phrases_are() -> None:
     assert {"case", "dev"} <= sources
     dev_files = {p.name.split("-")[0] for p in M.dev_files(M.EVAL_DIR)}
     assert {"dev", "dev5", "train"} <= dev_files and not any(n.startswith("heldout") for n in dev_files)
+
+
+def test_high_threshold_is_judged_on_the_models_own_flags() -> None:
+    """The lexicon rates every held-out disclosure HIGH (it was tuned on them) and the model
+    flags them too, plus one benign message in 400. Judged only where the lexicon stayed
+    below HIGH, that one benign flag would be all the model ever raised, and HIGH would be
+    refused; judged on the model's own flags, 100 of 101 are right."""
+    high = Verdict(Severity.HIGH, ("suicide",), (Match(0, 3, "en.x", "suicide", Severity.HIGH),))
+    risk = [M.HeldOut(M.Sample(f"r{i}", True, "suicide", "en", "case", categories=("suicide",), expect=3),
+                      high, M.Scores(0.97), "suicide", "suicide") for i in range(100)]
+    benign = [M.HeldOut(M.Sample(f"b{i}", False, None, "en", "case"), NO_RISK,
+                        M.Scores(0.97 if i == 0 else 0.1), "suicide", "suicide") for i in range(400)]
+    chosen = M.choose_thresholds([*risk, *benign])
+    assert chosen["threshold"] <= 0.97
+    assert chosen["threshold_high"] <= 0.97
+    assert M.raise_verdict(NO_RISK, "x", M.Scores(0.97), "suicide", chosen["threshold"],
+                           chosen["threshold_high"]).severity == Severity.HIGH
