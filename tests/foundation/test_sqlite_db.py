@@ -7,15 +7,20 @@ while aiosqlite's thread was closing it at shutdown.
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 import caseline.store.sqlite as sqlite_module
-from caseline.store.base import StoreUnavailable
-from caseline.store.sqlite import SqliteDb
+from caseline.crypto import FieldCipher
+from caseline.keyring import Keyring
+from caseline.messages import Inbound
+from caseline.store.base import StoreError, StoreUnavailable
+from caseline.store.sqlite import SqliteConversationStore, SqliteDb
 
 
 async def test_operations_racing_a_close_end_cleanly_as_unavailable(tmp_path: Path) -> None:
@@ -118,3 +123,64 @@ async def test_writes_of_one_iteration_share_a_commit_and_fail_alone(tmp_path: P
     assert committed_seen[-1] == 7
     outside.close()
     await db.close()
+
+
+def _encrypted_store(tmp_path: Path) -> SqliteConversationStore:
+    ring = Keyring(active="k1", keys={"k1": os.urandom(32)})
+    return SqliteConversationStore(SqliteDb(tmp_path / "c.sqlite3"), FieldCipher(ring))
+
+
+def _message(n: int) -> Inbound:
+    return Inbound("webchat", "u1", "c1", f"m{n}", datetime(2026, 11, 25, tzinfo=UTC), text=f"hello {n}")
+
+
+async def test_an_erasure_racing_a_write_never_leaves_data_under_a_deleted_key(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keys are read inside the write's own transaction. Here the contact's key is deleted
+    (as an erasure in another process would) just before the write's statements run: a key
+    looked up earlier, outside the transaction, would seal the message under a key that no
+    longer exists, unreadable for good."""
+    store = _encrypted_store(tmp_path)
+    await store.open()
+    try:
+        await store.accept_inbound(_message(1))
+        await store.db.run(lambda c: c.execute("DELETE FROM inbound"))
+        run = store.db.run
+        armed = [True]
+
+        async def racing(fn: Callable[[sqlite3.Connection], object], *, write: bool = True,
+                         offload: bool = False) -> object:
+            if write and armed[0]:
+                armed[0] = False
+
+                def erase_then(c: sqlite3.Connection) -> object:
+                    c.execute("DELETE FROM keys.contact_keys WHERE contact_id = 'c1'")
+                    return fn(c)
+
+                return await run(erase_then, write=write, offload=offload)
+            return await run(fn, write=write, offload=offload)
+
+        monkeypatch.setattr(store.db, "run", racing)
+        await store.accept_inbound(_message(2))
+        monkeypatch.undo()
+        pending = await store.next_pending("c1")
+        assert pending is not None and pending.message.text == "hello 2"
+    finally:
+        await store.close()
+
+
+async def test_a_key_that_keeps_vanishing_fails_the_write_whole(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    store = _encrypted_store(tmp_path)
+    await store.open()
+    try:
+        def vanished(*_args: object) -> None:
+            raise sqlite_module._KeyMissing("c1")
+
+        monkeypatch.setattr(sqlite_module, "_existing_keys", vanished)
+        with pytest.raises(StoreError, match="vanish"):
+            await store.accept_inbound(_message(1))
+        monkeypatch.undo()
+        assert await store.next_pending("c1") is None  # nothing half-written
+    finally:
+        await store.close()
