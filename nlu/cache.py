@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import pickle
-import tempfile
 from pathlib import Path
 
+from caseline.pickle_cache import load_pickle, save_pickle
 from nlu.model import EngineConfig, TrainedModel
 from nlu.rasa_data import data_files
 
@@ -36,22 +34,8 @@ def cache_path(cache_dir: Path, key: str) -> Path:
 
 
 def load(path: Path) -> TrainedModel | None:
-    try:
-        with path.open("rb") as fh:
-            model = pickle.load(fh)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
-        return None
-    return model if isinstance(model, TrainedModel) else None
+    return load_pickle(path, TrainedModel)
 
 
 def save(path: Path, model: TrainedModel) -> None:
-    """Write atomically, so a concurrent start never reads half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pkl")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            pickle.dump(model, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    save_pickle(path, model)

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from safeguarding.cache import content_key, load_pickle, save_pickle
+from caseline.pickle_cache import content_key, load_pickle, save_pickle
 from safeguarding.verdict import Match, Severity, Verdict
 
 MODEL_VERSION = "3"

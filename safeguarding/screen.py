@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from safeguarding.cache import content_key, load_pickle, save_pickle
+from caseline.pickle_cache import content_key, load_pickle, save_pickle
 from safeguarding.combine import Evidence, combine
 from safeguarding.lexicon import DEFAULT_DIR as DEFAULT_LEXICON_DIR
 from safeguarding.lexicon import EXACT, Pattern, Problem, Spec, load_dir

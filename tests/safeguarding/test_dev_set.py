@@ -71,35 +71,23 @@ def test_dev2_does_not_regress(report2: Report) -> None:
     assert report2.false_flags.value <= 0.03, format_report(report2)
 
 
-@pytest.fixture(scope="module")
-def report34(screen: RiskScreen) -> Report:
-    files = [DEFAULT_EVAL_DIR / f"{name}-{lang}.jsonl" for name in ("dev3", "dev4") for lang in DEV_LANGS]
-    cases = load_cases(files)
-    assert len(cases) == 2 * 8 * 60
-    return evaluate(screen, cases)
+# Sets tuned on in later sessions: their file prefixes and how many cases they hold.
+TUNED = {
+    "dev3+dev4": (("dev3", "dev4"), 2 * 8 * 60),
+    "dev5+train": (("dev5", "train"), 8 * (60 + 150)),
+}
 
 
-def test_dev3_dev4_do_not_regress(report34: Report) -> None:
-    """dev3/dev4 (ex-heldout3/4, blind 0.378/0.344, tuned on in session 4): recall 1.000,
-    escalation 1.000, false flags 0.000 at the end of that session."""
-    assert report34.recall.value >= 0.97, format_report(report34)
-    assert report34.escalated.value >= 0.98, format_report(report34)
-    assert report34.critical_high.value >= 0.97, format_report(report34)
-    assert report34.false_flags.value <= 0.03, format_report(report34)
-
-
-@pytest.fixture(scope="module")
-def report5(screen: RiskScreen) -> Report:
-    files = [DEFAULT_EVAL_DIR / f"{name}-{lang}.jsonl" for name in ("dev5", "train") for lang in DEV_LANGS]
-    cases = load_cases(files)
-    assert len(cases) == 8 * (60 + 150)
-    return evaluate(screen, cases)
-
-
-def test_dev5_and_train_do_not_regress(report5: Report) -> None:
-    """dev5 (ex-heldout5) and train (session 5), tuned on in session 5: recall 1.000,
-    escalation 1.000, critical >= high 1.000, false flags 0.000 at the end of it."""
-    assert report5.recall.value >= 0.97, format_report(report5)
-    assert report5.escalated.value >= 0.98, format_report(report5)
-    assert report5.critical_high.value >= 0.97, format_report(report5)
-    assert report5.false_flags.value <= 0.03, format_report(report5)
+@pytest.mark.parametrize("name", TUNED)
+def test_tuned_sets_do_not_regress(screen: RiskScreen, name: str) -> None:
+    """dev3/dev4 (ex-heldout3/4, blind 0.378/0.344, tuned on in session 4) and dev5 (ex-heldout5)
+    + train (tuned on in session 5) each scored recall, escalation and critical >= high 1.000
+    and false flags 0.000 at the end of the session that tuned on them."""
+    prefixes, size = TUNED[name]
+    cases = load_cases([DEFAULT_EVAL_DIR / f"{p}-{lang}.jsonl" for p in prefixes for lang in DEV_LANGS])
+    assert len(cases) == size
+    report = evaluate(screen, cases)
+    assert report.recall.value >= 0.97, format_report(report)
+    assert report.escalated.value >= 0.98, format_report(report)
+    assert report.critical_high.value >= 0.97, format_report(report)
+    assert report.false_flags.value <= 0.03, format_report(report)

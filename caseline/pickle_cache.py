@@ -1,7 +1,7 @@
-"""Pickled start-up artefacts (the compiled lexicons, the learned layer) in the service's cache dir.
+"""Pickled start-up artefacts (compiled lexicons, the screen's and the NLU's models) in the service's cache dir.
 
-Why: compiling ~64,000 patterns takes about 1.5 s and training the model minutes, while
-unpickling takes a fraction of a second. Keys hash every input file and the code that
+Why: compiling the lexicons takes about 1.5 s and training a model seconds to a minute,
+while unpickling takes a fraction of a second. Keys hash every input file and the code that
 reads them, so an edit rebuilds and nothing stale is loaded. The cache dir is the
 service's own (never user-supplied): pickles from elsewhere must not be put there.
 """
