@@ -27,6 +27,7 @@ from caseline.store.sqlite import SqliteDb
 
 ROOT = Path(__file__).resolve().parents[2]
 JOBS = 1000
+KILL_AFTER = 100
 IN_FLIGHT = ("SELECT COUNT(*) FROM handler_runs r WHERE r.owner = 'victim'"
              " AND NOT EXISTS (SELECT 1 FROM sends s WHERE s.job_key = r.job_key)")
 
@@ -41,9 +42,9 @@ async def seed(path: Path) -> None:
     await db.close()
 
 
-def start(path: Path, owner: str, log: Path) -> subprocess.Popen[bytes]:
+def start(path: Path, owner: str, log: Path, *extra: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.scheduler.worker_main", str(path), owner],
+        [sys.executable, "-m", "tests.scheduler.worker_main", str(path), owner, *extra],
         cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT,
     )
 
@@ -56,12 +57,13 @@ def scalar(conn: sqlite3.Connection, sql: str, *params: object) -> int:
 def test_two_processes_send_each_reminder_once_even_when_one_is_killed(tmp_path: Path) -> None:
     path = tmp_path / "shared.sqlite3"
     asyncio.run(seed(path))
-    victim = start(path, "victim", tmp_path / "victim.log")
+    victim = start(path, "victim", tmp_path / "victim.log", str(KILL_AFTER))
     survivor = start(path, "survivor", tmp_path / "survivor.log")
     conn = sqlite3.connect(path, timeout=30)
     try:
-        # Kill the victim mid-run: once it has sent 100, at a moment a handler of its has
-        # started (its run is recorded) but not yet sent and completed.
+        # Kill the victim mid-run: once it has sent KILL_AFTER, at a moment a handler of its
+        # has started (its run is recorded) but not yet sent and completed. From then on the
+        # victim holds the handlers it starts, so the moment cannot slip past on a busy machine.
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -69,12 +71,13 @@ def test_two_processes_send_each_reminder_once_even_when_one_is_killed(tmp_path:
                 in_flight = scalar(conn, IN_FLIGHT)
             except sqlite3.OperationalError:  # tables not created yet
                 sent = in_flight = 0
-            if sent >= 100 and in_flight > 0:
+            if sent >= KILL_AFTER and in_flight > 0:
                 os.kill(victim.pid, signal.SIGKILL)
                 break
             time.sleep(0.002)
         else:
-            pytest.fail("the victim never got going")
+            pytest.fail(f"the victim never got going: sent {sent}, in flight {in_flight},"
+                        f" exit {victim.poll()}; log: {(tmp_path / 'victim.log').read_text()[-2000:]}")
         assert victim.wait(10) == -signal.SIGKILL
         assert survivor.wait(120) == 0, (tmp_path / "survivor.log").read_text()
 
@@ -95,7 +98,7 @@ def test_two_processes_send_each_reminder_once_even_when_one_is_killed(tmp_path:
         # Both really worked, and the survivor caught up the victim's expired leases: those
         # jobs were claimed twice (attempts == 2), finished by the survivor, sent once.
         by_owner = dict(conn.execute("SELECT owner, COUNT(*) FROM sends GROUP BY owner").fetchall())
-        assert by_owner["victim"] >= 100 and by_owner["survivor"] >= 1
+        assert by_owner["victim"] >= KILL_AFTER and by_owner["survivor"] >= 1
         attempts = dict(conn.execute("SELECT key, attempts FROM jobs").fetchall())
         completer = dict(conn.execute("SELECT key, lease_owner FROM jobs").fetchall())
         caught_up = {k for k, n in attempts.items() if n > 1}

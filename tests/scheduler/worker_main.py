@@ -19,6 +19,10 @@ The effect itself lands exactly once, two ways, as the real handlers will:
 
 After ``READY`` rows from both workers exist (a start barrier), it runs until no job is
 pending or running, waiting out the leases of a killed peer (the catch-up).
+
+A third argument ``STALL_AFTER`` makes the process, once it has sent that many, hold every
+handler it starts after recording the run: the test's SIGKILL then surely lands inside
+handlers, however the two processes happen to share the jobs on a busy machine.
 """
 
 from __future__ import annotations
@@ -50,16 +54,20 @@ class LostLease(Exception):
     """The job is no longer ours: write no effect (the scheduler then reports it lost)."""
 
 
-async def main(db_path: Path, owner: str, deadline: float = 120.0) -> int:
+async def main(db_path: Path, owner: str, stall_after: int | None = None, deadline: float = 120.0) -> int:
     db = SqliteDb(db_path)
     store = SqliteJobStore(db)
     await store.open()
     await db.executescript(EFFECT_SCHEMA)
+    sent = 0
 
     async def send(job: Job) -> None:
+        nonlocal sent
         await db.run(lambda c: c.execute(
             "INSERT INTO handler_runs (job_key, owner, attempt) VALUES (?, ?, ?)", (job.key, owner, job.attempts)
         ))
+        if stall_after is not None and sent >= stall_after:
+            await asyncio.sleep(3600)  # until the test kills us
         await asyncio.sleep(SEND_SECONDS / 2)
         await db.run(lambda c: c.execute("INSERT OR IGNORE INTO outbox (job_key, owner) VALUES (?, ?)",
                                          (job.key, owner)))
@@ -71,6 +79,7 @@ async def main(db_path: Path, owner: str, deadline: float = 120.0) -> int:
             c.execute("INSERT INTO sends (job_key, owner) VALUES (?, ?)", (job.key, owner))
 
         await db.run(effect_and_complete)
+        sent += 1
 
     await db.run(lambda c: c.execute("INSERT OR IGNORE INTO ready (owner) VALUES (?)", (owner,)))
     start = time.monotonic()
@@ -92,4 +101,5 @@ async def main(db_path: Path, owner: str, deadline: float = 120.0) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main(Path(sys.argv[1]), sys.argv[2])))
+    stall = int(sys.argv[3]) if len(sys.argv) > 3 else None
+    sys.exit(asyncio.run(main(Path(sys.argv[1]), sys.argv[2], stall)))
