@@ -117,7 +117,6 @@ async def build_services(
         stages = await asyncio.to_thread(load_stages, settings)
     hub = WebchatHub()
     metrics = Metrics()
-    outbox_ref: list[OutboxWorker] = []
     pipeline = Pipeline(
         store,
         stages,
@@ -126,7 +125,6 @@ async def build_services(
         safety_mode_turns=settings.safety_mode_turns,
         default_country=settings.default_country,
         clock=clock,
-        on_committed=lambda: outbox_ref[0].kick() if outbox_ref else None,
         metrics=metrics,
     )
     senders: dict[str, Sender] = {
@@ -135,7 +133,7 @@ async def build_services(
     outbox = OutboxWorker(
         store, senders, pipeline.owner, lease_seconds=settings.lease_seconds, clock=clock, metrics=metrics
     )
-    outbox_ref.append(outbox)
+    pipeline.replies = outbox
 
     async def backlog() -> None:
         metrics.outbox_backlog.set(await store.outbox_backlog())
@@ -276,6 +274,7 @@ def create_app(services: Services, *, background: bool = True) -> web.Applicatio
         yield
         await stop_tasks(services.tasks)
         await services.pipeline.close()
+        await services.outbox.close()
         await services.store.close()
 
     app.cleanup_ctx.append(lifecycle)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Sequence
 from datetime import timedelta
 
 from bots.base import Sender, SendResult
@@ -52,9 +53,44 @@ class OutboxWorker:
         self.clock = clock
         self.wakeup = asyncio.Event()
         self.sent_total = 0
+        self._handed: set[asyncio.Task[None]] = set()
+        self._running = False
+
+    @property
+    def taking(self) -> bool:
+        return self._running
 
     def kick(self) -> None:
         self.wakeup.set()
+
+    def take(self, claimed: Sequence[OutboxItem], unclaimed: int) -> None:
+        """A turn's commit claimed ``claimed`` for us: send them now, without a claim round.
+
+        ``unclaimed`` of the turn's replies are still queued (behind the claimed one, or
+        behind older replies of the contact): the usual claim takes them, woken when the
+        claimed ones are done, so a contact's replies keep their order.
+        """
+        if not claimed:
+            if unclaimed:
+                self.kick()
+            return
+        task = asyncio.create_task(self._send_claimed(claimed, unclaimed > 0))
+        self._handed.add(task)
+        task.add_done_callback(self._handed.discard)
+
+    async def _send_claimed(self, claimed: Sequence[OutboxItem], more: bool) -> None:
+        try:
+            for item in claimed:
+                await self._deliver(item)
+        except Exception:  # the store failed: the lease lapses and a later claim retries
+            log.exception("sending a claimed reply failed")
+        if more:
+            self.kick()
+
+    async def close(self) -> None:
+        """Let replies being sent finish, so that they are marked (a resend otherwise)."""
+        if self._handed:
+            await asyncio.wait(self._handed, timeout=10)
 
     async def run_once(self) -> int:
         """Send every due item once; returns how many were attempted."""
@@ -64,16 +100,20 @@ class OutboxWorker:
         return len(items)
 
     async def run_forever(self, idle: float = 0.5) -> None:
-        while True:
-            try:
-                attempted = await self.run_once()
-            except Exception:
-                log.exception("outbox pass failed")
-                attempted = 0
-            if attempted:
-                continue
-            self.wakeup.clear()
-            await wait_set(self.wakeup, idle)
+        self._running = True
+        try:
+            while True:
+                try:
+                    attempted = await self.run_once()
+                except Exception:
+                    log.exception("outbox pass failed")
+                    attempted = 0
+                if attempted:
+                    continue
+                self.wakeup.clear()
+                await wait_set(self.wakeup, idle)
+        finally:
+            self._running = False
 
     async def _deliver(self, item: OutboxItem) -> None:
         sender = self.senders.get(item.channel)

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from caseline.contact_state import OFFERED, TURN_KEY_PREFIX, UNREACHABLE, offered_value, typed_choice
 from caseline.erasure import ContactEraser, erase_contact
@@ -48,11 +48,23 @@ from safeguarding.verdict import Verdict
 log = logging.getLogger("caseline.pipeline")
 
 Clock = Callable[[], datetime]
+Leased = tuple[InboundRecord, Conversation]
 HISTORY_WINDOW = 5
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class ReplyTaker(Protocol):
+    """Sends the replies a turn's commit claimed (the outbox worker)."""
+
+    @property
+    def taking(self) -> bool:
+        """Whether claimed replies would be sent now (the worker is running)."""
+
+    def take(self, claimed: Sequence[OutboxItem], unclaimed: int) -> None:
+        """Send ``claimed``; ``unclaimed`` more of the turn's replies wait in the queue."""
 
 
 @dataclass
@@ -83,7 +95,7 @@ class Pipeline:
         safety_mode_turns: int = 3,
         default_country: str | None = None,
         clock: Clock = utcnow,
-        on_committed: Callable[[], None] | None = None,
+        replies: ReplyTaker | None = None,
         metrics: Metrics | None = None,
         extensions: Sequence[TurnExtension] = (),
     ) -> None:
@@ -95,7 +107,7 @@ class Pipeline:
         self.default_country = default_country
         self.clock = clock
         self.owner = f"proc-{uuid.uuid4().hex[:12]}"
-        self._on_committed = on_committed
+        self.replies = replies
         self._background: set[asyncio.Task[bool]] = set()
         self.metrics = metrics or Metrics()
         self.extensions: list[TurnExtension] = list(extensions)
@@ -106,26 +118,28 @@ class Pipeline:
 
         Returns the inbox sequence number, or None for a duplicate delivery.
         """
-        seq = await self._accept(message)
+        seq, turn = await self._accept(message)
         if seq is not None:
-            await self.drain(message.contact_id)
+            await self.drain(message.contact_id, turn)
         return seq
 
-    async def _accept(self, message: Inbound) -> int | None:
-        seq = await self.store.accept_inbound(message)
+    async def _accept(self, message: Inbound) -> tuple[int | None, Leased | None]:
+        """Accepted and, when the contact is idle, leased to us in the same store call."""
+        now = self.clock()
+        seq, turn = await self.store.accept_and_lease(message, self.owner, now, now + self.lease)
         counter = self.metrics.messages_in if seq is not None else self.metrics.duplicates
         counter.labels(message.channel).inc()
-        return seq
+        return seq, turn
 
     async def accept(self, message: Inbound) -> int | None:
         """Persist a message and process it off the request (webhooks answer 200 at once)."""
-        seq = await self._accept(message)
+        seq, turn = await self._accept(message)
         if seq is not None:
-            self.process_soon(message.contact_id)
+            self.process_soon(message.contact_id, turn)
         return seq
 
-    def process_soon(self, contact_id: str) -> None:
-        task = asyncio.create_task(self.drain(contact_id))
+    def process_soon(self, contact_id: str, turn: Leased | None = None) -> None:
+        task = asyncio.create_task(self.drain(contact_id, turn))
         self._background.add(task)
         task.add_done_callback(self._finished)
 
@@ -152,10 +166,14 @@ class Pipeline:
             await self.drain(contact_id)
         return await self.store.outbox_for_inbound(seq)
 
-    async def drain(self, contact_id: str) -> bool:
-        """Process the contact's pending messages if no one else is; true if we did."""
+    async def drain(self, contact_id: str, leased: Leased | None = None) -> bool:
+        """Process the contact's pending messages if no one else is; true if we did.
+
+        ``leased`` is a turn already leased to us (by :meth:`_accept`), processed first.
+        """
         worked = False
-        while (turn := await self._lease_turn(contact_id)) is not None:
+        while (turn := leased or await self._lease_turn(contact_id)) is not None:
+            leased = None
             worked = True
             renewed = self.clock()
             try:
@@ -198,10 +216,14 @@ class Pipeline:
             released = False
             try:
                 turn, commit = await self._turn(conv, record)
+                claimed: list[OutboxItem] = []
                 if turn.erase:
                     await self.store.commit_turn(commit)
                     await self._erase(record, conv, turn)
-                else:
+                elif self.replies is not None and self.replies.taking:
+                    released, claimed = await self.store.commit_and_claim(
+                        commit, self.owner, self.clock() + self.lease)
+                else:  # nobody would send a reply claimed now: leave it to a later claim
                     released = await self.store.commit_and_release(commit, self.owner)
             except VersionConflict:
                 # The state moved under us (a case worker's hand-back, say): start over.
@@ -212,8 +234,8 @@ class Pipeline:
                 continue
             msg = record.message
             self.metrics.turn_latency.labels(msg.channel).observe(seconds_since(msg.received_at, self.clock()))
-            if self._on_committed is not None:
-                self._on_committed()
+            if self.replies is not None:
+                self.replies.take(claimed, len(turn.replies) - len(claimed))
             return released
         raise VersionConflict(record.message.contact_id)
 

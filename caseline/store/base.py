@@ -223,6 +223,32 @@ class ConversationStore(ABC):
         await self.commit_turn(commit)
         return await self.release_if_idle(commit.contact_id, owner)
 
+    async def accept_and_lease(
+        self, message: Inbound, owner: str, now: datetime, until: datetime
+    ) -> tuple[int | None, tuple[InboundRecord, Conversation] | None]:
+        """:meth:`accept_inbound`, then :meth:`lease_turn` for its contact.
+
+        Returns the sequence number (None for a duplicate) and the turn now leased to
+        ``owner``, if one is: the contact's oldest pending message, which is this one unless
+        older ones wait. A store may do both in one transaction: every webhook does this.
+        """
+        seq = await self.accept_inbound(message)
+        if seq is None:
+            return None, None
+        return seq, await self.lease_turn(message.contact_id, owner, now, until)
+
+    async def commit_and_claim(
+        self, commit: TurnCommit, owner: str, claim_until: datetime
+    ) -> tuple[bool, list[OutboxItem]]:
+        """:meth:`commit_and_release`, and the turn's first reply claimed for ``owner``.
+
+        The reply is claimed (leased until ``claim_until``, as :meth:`claim_outbox` would)
+        only if it is the head of its contact's queue, so per-contact order holds; the
+        caller sends it at once instead of waiting for the next claim. A store may claim
+        nothing (the outbox worker then claims it as usual).
+        """
+        return await self.commit_and_release(commit, owner), []
+
     @abstractmethod
     async def load_conversation(self, contact_id: str) -> Conversation | None: ...
 

@@ -682,6 +682,54 @@ class SqliteConversationStore(ConversationStore):
 
         return await self._write([cid], op)
 
+    async def accept_and_lease(
+        self, message: Inbound, owner: str, now: datetime, until: datetime
+    ) -> tuple[int | None, tuple[InboundRecord, Conversation] | None]:
+        """One transaction: the usual message is its contact's only pending one, so the turn
+        is the message itself (no read back, no decryption) under a lease taken here.
+
+        The lease is taken only when free or lapsed, never renewed: a lease this process
+        holds means a turn of the contact is running here, and that run picks the message
+        up before it lets the lease go (:meth:`commit_and_release` checks in the same
+        transaction), so the caller processes nothing itself.
+        """
+        cid = message.contact_id
+
+        def op(c: sqlite3.Connection, keys: Keys) -> tuple[int | None, tuple[InboundRecord, Conversation] | None]:
+            key = keys(cid)
+            row = c.execute("SELECT * FROM conversations WHERE contact_id = ?", (cid,)).fetchone()
+            if row is None:
+                c.execute(
+                    "INSERT INTO conversations (contact_id, channel, platform_user_id, state, updated_at,"
+                    " lease_owner, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (cid, message.channel, FieldCipher.seal(key, CONV_USER, message.platform_user_id),
+                     FieldCipher.seal_json(key, CONV_STATE, {}), _ts(now), owner, _ts(until)),
+                )
+            cur = c.execute(
+                "INSERT OR IGNORE INTO inbound (channel, platform_message_id, contact_id, body,"
+                " received_at) VALUES (?, ?, ?, ?, ?)",
+                (message.channel, message.platform_message_id, cid,
+                 FieldCipher.seal_json(key, INBOUND_BODY, message.to_json()), _ts(message.received_at)),
+            )
+            if cur.rowcount != 1:
+                if row is None:  # cannot happen (a duplicate has a conversation); keep the store tidy
+                    raise StoreError(f"duplicate message for a contact without a conversation: {cid}")
+                return None, None
+            seq = int(cur.lastrowid or 0)
+            record = InboundRecord(seq, message, "pending")
+            if row is None:
+                return seq, (record, Conversation(cid, message.channel, message.platform_user_id, {}, 0, 0))
+            older = c.execute("SELECT 1 FROM inbound WHERE contact_id = ? AND status = 'pending' AND seq < ?"
+                              " LIMIT 1", (cid, seq)).fetchone()
+            if older is not None or not c.execute(
+                "UPDATE conversations SET lease_owner = ?, lease_until = ? WHERE contact_id = ?"
+                " AND (lease_owner IS NULL OR lease_until < ?)", (owner, _ts(until), cid, _ts(now)),
+            ).rowcount:
+                return seq, None
+            return seq, (record, _conversation(row, key))
+
+        return await self._write([cid], op)
+
     async def next_pending(self, contact_id: str) -> InboundRecord | None:
         return await self._read(lambda c, keys: _pending(c, contact_id, keys))
 
@@ -742,18 +790,38 @@ class SqliteConversationStore(ConversationStore):
         return await self.db.run(lambda c: op(c, self._reader(c)))
 
     async def commit_and_release(self, commit: TurnCommit, owner: str) -> bool:
-        def release(c: sqlite3.Connection) -> bool:
+        released, _ = await self._commit_releasing(commit, owner, None)
+        return released
+
+    async def commit_and_claim(
+        self, commit: TurnCommit, owner: str, claim_until: datetime
+    ) -> tuple[bool, list[OutboxItem]]:
+        return await self._commit_releasing(commit, owner, claim_until)
+
+    async def _commit_releasing(
+        self, commit: TurnCommit, owner: str, claim_until: datetime | None
+    ) -> tuple[bool, list[OutboxItem]]:
+        claimed: list[OutboxItem] = []
+
+        def then(c: sqlite3.Connection, now: datetime, fresh: bool) -> bool:
+            claimed.clear()  # the function runs again when its group is retried
+            if claim_until is not None and fresh and commit.outbox:
+                claimed.extend(_claim_first(c, commit.outbox[0], owner, now, claim_until))
             if _has_pending(c, commit.contact_id):
                 return False
             _release(c, commit.contact_id, owner)
             return True
 
-        return await self._commit(commit, release)
+        released = await self._commit(commit, then)
+        return released, claimed
 
     async def commit_turn(self, commit: TurnCommit) -> None:
         await self._commit(commit, None)
 
-    async def _commit(self, commit: TurnCommit, then: Callable[[sqlite3.Connection], bool] | None) -> bool:
+    async def _commit(self, commit: TurnCommit,
+                      then: Callable[[sqlite3.Connection, datetime, bool], bool] | None) -> bool:
+        """``then`` runs in the same transaction, told whether this call wrote the turn (false
+        when it was already committed: a retry after a lost answer)."""
         now = datetime.now(UTC)
         contacts = [commit.contact_id, *(d.contact_id for d in commit.outbox),
                     *(t.contact_id for t in commit.transcript)]
@@ -761,7 +829,7 @@ class SqliteConversationStore(ConversationStore):
         def op(c: sqlite3.Connection, keys: Keys) -> bool:
             row = c.execute("SELECT status FROM inbound WHERE seq = ?", (commit.inbound_seq,)).fetchone()
             if row is not None and row["status"] == "done":
-                return then(c) if then is not None else False
+                return then(c, now, False) if then is not None else False
             cur = c.execute(
                 "UPDATE conversations SET state = ?, version = version + 1, last_seq = ?,"
                 " updated_at = ? WHERE contact_id = ? AND version = ?",
@@ -773,7 +841,7 @@ class SqliteConversationStore(ConversationStore):
             _insert_outbox(c, commit.outbox, now, keys)
             _insert_transcript(c, commit.transcript, keys)
             c.execute("UPDATE inbound SET status = 'done' WHERE seq = ?", (commit.inbound_seq,))
-            return then(c) if then is not None else False
+            return then(c, now, True) if then is not None else False
 
         return await self._write(contacts, op)
 
@@ -993,6 +1061,19 @@ class SqliteConversationStore(ConversationStore):
             return len(updates)
 
         return await self.db.run(op, offload=True)
+
+
+def _claim_first(c: sqlite3.Connection, draft: OutboxDraft, owner: str, now: datetime,
+                 until: datetime) -> list[OutboxItem]:
+    """Lease a reply just inserted if it heads its contact's queue (as ``claim_outbox`` would)."""
+    head = c.execute("SELECT id, key FROM outbox WHERE contact_id = ? AND status = 'pending' ORDER BY id LIMIT 1",
+                     (draft.contact_id,)).fetchone()
+    if head is None or head["key"] != draft.key:
+        return []
+    c.execute("UPDATE outbox SET lease_owner = ?, lease_until = ?, attempts = attempts + 1 WHERE id = ?",
+              (owner, _ts(until), head["id"]))
+    return [OutboxItem(head["id"], draft.key, draft.contact_id, draft.channel, draft.platform_user_id, draft.reply,
+                       draft.inbound_seq, "pending", 1, now)]
 
 
 def _take_lease(c: sqlite3.Connection, contact_id: str, owner: str, now: datetime, until: datetime) -> bool:

@@ -204,3 +204,51 @@ async def test_delivery_receipts_only_move_forward(store) -> None:  # type: igno
     assert await store.update_delivery("whatsapp", "wamid.1", "failed")
     [got] = await store.outbox_since("c1")
     assert got.delivery == "failed"
+
+
+async def test_accept_and_lease_leases_an_idle_contacts_message(store) -> None:  # type: ignore[no-untyped-def]
+    until = NOW + timedelta(seconds=30)
+    first, turn = await store.accept_and_lease(inbound(1), "a", NOW, until)
+    assert first is not None and turn is not None
+    assert turn[0].seq == first and turn[0].message.text == "hello" and turn[0].status == "pending"
+    assert (turn[1].contact_id, turn[1].platform_user_id, turn[1].state, turn[1].version) == ("c1", "u1", {}, 0)
+    assert not await store.acquire_lease("c1", "b", NOW, until)  # a holds it
+    assert await store.accept_and_lease(inbound(1), "b", NOW, until) == (None, None)  # a duplicate
+    second, none = await store.accept_and_lease(inbound(2), "b", NOW, until)
+    assert second is not None and second > first and none is None  # a holds the lease
+    assert not await store.commit_and_release(TurnCommit("c1", 0, {"turns": 1}, first, [], []), "a")
+    turn = await store.lease_turn("c1", "a", NOW, until)
+    assert turn is not None and turn[0].seq == second
+    assert await store.commit_and_release(TurnCommit("c1", 1, {"turns": 2}, second, [], []), "a")
+    third, turn = await store.accept_and_lease(inbound(3, text="again"), "b", NOW, until)
+    assert turn is not None and turn[0].seq == third and turn[0].message.text == "again"
+    assert turn[1].version == 2 and turn[1].state == {"turns": 2}  # the committed state, read with it
+    assert not await store.acquire_lease("c1", "a", NOW, until)
+
+
+async def test_commit_and_claim_claims_only_the_head_of_the_contacts_queue(store) -> None:  # type: ignore[no-untyped-def]
+    until = NOW + timedelta(seconds=30)
+    lease = datetime.now(UTC) + timedelta(seconds=30)  # replies are due from when they are queued
+    seq, _turn = await store.accept_and_lease(inbound(1), "a", NOW, until)
+    drafts = [OutboxDraft(f"in:{seq}:{i}", "c1", "webchat", "u1", Reply(text), seq)
+              for i, text in enumerate(("one", "two"))]
+    released, claimed = await store.commit_and_claim(TurnCommit("c1", 0, {}, seq, drafts, []), "a", lease)
+    assert released and await store.inbound_status(seq) == "done"
+    queued = await store.outbox_for_inbound(seq)
+    assert [i.key for i in queued] == [d.key for d in drafts]
+    if claimed:  # a store may leave it to claim_outbox; if it claims, exactly as claim_outbox would
+        [item] = claimed
+        assert (item.id, item.key, item.reply.text, item.platform_user_id, item.attempts) == (
+            queued[0].id, drafts[0].key, "one", "u1", 1)
+        assert await store.claim_outbox("b", datetime.now(UTC), lease) == []  # leased to a; "two" waits behind it
+    else:
+        [item] = await store.claim_outbox("a", datetime.now(UTC), lease)
+        assert item.key == drafts[0].key
+    await store.complete_outbox(item.id, "sent")
+    # The next turn's reply queues behind "two", which is still pending: nothing to claim.
+    seq2, turn = await store.accept_and_lease(inbound(2), "a", NOW, until)
+    assert turn is not None
+    later = OutboxDraft(f"in:{seq2}:0", "c1", "webchat", "u1", Reply("three"), seq2)
+    released, claimed = await store.commit_and_claim(TurnCommit("c1", 1, {}, seq2, [later], []), "a", lease)
+    assert released and claimed == []
+    assert [i.reply.text for i in await store.claim_outbox("b", datetime.now(UTC), lease)] == ["two"]

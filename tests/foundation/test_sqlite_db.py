@@ -10,7 +10,7 @@ import asyncio
 import os
 import sqlite3
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,8 +18,8 @@ import pytest
 import caseline.store.sqlite as sqlite_module
 from caseline.crypto import FieldCipher
 from caseline.keyring import Keyring
-from caseline.messages import Inbound
-from caseline.store.base import StoreError, StoreUnavailable
+from caseline.messages import Inbound, Reply
+from caseline.store.base import OutboxDraft, StoreError, StoreUnavailable, TurnCommit
 from caseline.store.sqlite import SqliteConversationStore, SqliteDb
 
 
@@ -182,5 +182,28 @@ async def test_a_key_that_keeps_vanishing_fails_the_write_whole(tmp_path: Path,
             await store.accept_inbound(_message(1))
         monkeypatch.undo()
         assert await store.next_pending("c1") is None  # nothing half-written
+    finally:
+        await store.close()
+
+
+async def test_a_turn_of_an_idle_contact_costs_no_read_back_and_hands_its_reply_over(tmp_path: Path) -> None:
+    """The embedded store does what the port allows: the accepted message comes back leased
+    (from memory, not read back), and the commit claims the turn's first reply for the
+    caller to send at once (the outbox worker's claim round would otherwise take it)."""
+    store = _encrypted_store(tmp_path)
+    await store.open()
+    try:
+        now = datetime(2026, 11, 25, tzinfo=UTC)
+        until = now + timedelta(seconds=30)
+        message = _message(1)
+        seq, turn = await store.accept_and_lease(message, "a", now, until)
+        assert seq is not None and turn is not None and turn[0].message is message
+        draft = OutboxDraft(f"turn:{seq}:0", "c1", "webchat", "u1", Reply("hi"), seq)
+        released, [item] = await store.commit_and_claim(TurnCommit("c1", 0, {}, seq, [draft], []), "a", until)
+        assert released and item.reply.text == "hi" and item.attempts == 1
+        row = await store.db.fetchone("SELECT lease_owner, attempts FROM outbox WHERE id = ?", (item.id,))
+        assert row is not None and (row["lease_owner"], row["attempts"]) == ("a", 1)
+        # A commit that finds its turn already done (a retry) claims nothing again.
+        assert await store.commit_and_claim(TurnCommit("c1", 0, {}, seq, [draft], []), "a", until) == (True, [])
     finally:
         await store.close()
