@@ -84,6 +84,10 @@ class PatternIndex(Generic[T]):
         self._prefix2: dict[tuple[str, str], list[tuple[tuple[Spec, ...], T]]] = {}
         self.vocab: set[str] = set()
         self.stems: set[str] = set()
+        # Everyday words (benign phrases, NLU examples, benign training messages): a real word
+        # is what its writer meant, so it is never "repaired" into a risk word one edit away
+        # ("пісня" song -> "після", "виклали" -> "викрали", "kiss" -> "kys").
+        self.everyday: frozenset[str] = frozenset()
         for specs, payload in patterns:
             if not specs or specs[0][0] == GAP:
                 continue
@@ -145,7 +149,7 @@ class PatternIndex(Generic[T]):
         return found
 
     def known(self, tok: str) -> bool:
-        if tok in self.vocab:
+        if tok in self.vocab or tok in self.everyday:
             return True
         return any(tok[:n] in self.stems for n in self._all_stem_lengths if n <= len(tok))
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +21,18 @@ from caseline.pickle_cache import content_key, load_pickle, save_pickle
 from safeguarding.combine import Evidence, combine
 from safeguarding.lexicon import DEFAULT_DIR as DEFAULT_LEXICON_DIR
 from safeguarding.lexicon import EXACT, Pattern, Problem, Spec, load_dir
-from safeguarding.matcher import PatternIndex
-from safeguarding.model import HISTORY, RiskModel, Sample, default_cache_dir, load_or_train, raise_verdict, score
+from safeguarding.matcher import FUZZY_MIN, PatternIndex
+from safeguarding.model import (
+    HISTORY,
+    RiskModel,
+    Sample,
+    default_cache_dir,
+    load_or_train,
+    load_samples,
+    raise_verdict,
+    score,
+    training_files,
+)
 from safeguarding.normalise import Normaliser
 from safeguarding.verdict import NO_RISK, Match, Severity, Verdict
 
@@ -68,9 +78,11 @@ class RiskScreen:
         negation_aux: set[str],
         normaliser: Normaliser,
         problems: Sequence[Problem] = (),
+        everyday: Collection[str] = (),
     ) -> None:
         self._norm = normaliser
         self._index: PatternIndex[Pattern] = PatternIndex([(p.specs, p) for p in patterns])
+        self._index.everyday = frozenset(everyday).union(t for s in benign for k, t in s if k == EXACT)
         # Message tokens are fuzzily repaired towards risk words before matching, so benign
         # phrases are repaired the same way ("про торговлю" must still mask "торговлю").
         repaired = [tuple((k, self._index.repair(t) if k == EXACT else t) for k, t in s) for s in benign]
@@ -108,9 +120,9 @@ class RiskScreen:
     @classmethod
     def _compiled(cls, lexicon_dir: Path | None, cache_dir: Path) -> RiskScreen:
         """The lexicons compiled, from the cache when the files and this code are unchanged."""
-        files = sorted((lexicon_dir or DEFAULT_LEXICON_DIR).glob("*.yml"))
+        files = sorted({*(lexicon_dir or DEFAULT_LEXICON_DIR).glob("*.yml"), *training_files(lexicon_dir)})
         code = sorted(Path(__file__).resolve().parent.glob("*.py"))
-        path = cache_dir / f"lexicons-{content_key('lexicons:1', [*files, *code])[:32]}.pkl"
+        path = cache_dir / f"lexicons-{content_key('lexicons:2', [*files, *code])[:32]}.pkl"
         cached = load_pickle(path, cls)
         if cached is not None:
             return cached
@@ -120,7 +132,7 @@ class RiskScreen:
         benign = [specs for lex in lexicons for specs, _, _ in lex.benign]
         negation = set().union(*(lex.negation for lex in lexicons)) if lexicons else set()
         aux = set().union(*(lex.negation_aux for lex in lexicons)) if lexicons else set()
-        screen = cls(patterns, benign, negation, aux, norm, problems)
+        screen = cls(patterns, benign, negation, aux, norm, problems, everyday_words(norm, lexicon_dir))
         with contextlib.suppress(OSError):  # a read-only cache dir costs start-up time, never the screen
             save_pickle(path, screen)
         return screen
@@ -268,3 +280,14 @@ def _has_words(text: str) -> bool:
     The lexicon still screens every message, short ones included.
     """
     return sum(any(ch.isalpha() for ch in word) for word in text.split()) >= 2
+
+
+def everyday_words(norm: Normaliser, lexicon_dir: Path | None = None) -> set[str]:
+    """Words of the benign training texts (NLU examples, benign cases and phrases), as the
+    screen tokenises them: long enough to be repaired, so worth exempting from repair."""
+    words: set[str] = set()
+    for sample in load_samples(lexicon_dir):
+        if not sample.risk:
+            words.update(t.text for t in norm.tokens(sample.text)
+                         if not t.joined and len(t.text) >= FUZZY_MIN and t.text.isalpha())
+    return words

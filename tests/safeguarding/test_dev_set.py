@@ -75,13 +75,15 @@ def test_dev2_does_not_regress(report2: Report) -> None:
 TUNED = {
     "dev3+dev4": (("dev3", "dev4"), 2 * 8 * 60),
     "dev5+train": (("dev5", "train"), 8 * (60 + 150)),
+    "dev6+train-b": (("dev6", "train-b"), 8 * (60 + 100)),
 }
 
 
 @pytest.mark.parametrize("name", TUNED)
 def test_tuned_sets_do_not_regress(screen: RiskScreen, name: str) -> None:
     """dev3/dev4 (ex-heldout3/4, blind 0.378/0.344, tuned on in session 4) and dev5 (ex-heldout5)
-    + train (tuned on in session 5) each scored recall, escalation and critical >= high 1.000
+    + train (tuned on in session 5), and dev6 (ex-heldout6) + train-b (tuned on in session 6)
+    each scored recall, escalation and critical >= high 1.000
     and false flags 0.000 at the end of the session that tuned on them."""
     prefixes, size = TUNED[name]
     cases = load_cases([DEFAULT_EVAL_DIR / f"{p}-{lang}.jsonl" for p in prefixes for lang in DEV_LANGS])

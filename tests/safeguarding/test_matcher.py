@@ -38,3 +38,19 @@ def test_repair_is_the_same_in_every_process() -> None:
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
         seen.add(out.stdout.strip())
     assert len(seen) == 1 and seen <= {"kabcdz", "zabcde"}
+
+
+def test_an_everyday_word_is_not_repaired_into_the_risk_word_one_edit_away() -> None:
+    index = PatternIndex([(((EXACT, "викрали"),), 1)])
+    assert index.repair("викралі") == "викрали"  # a misspelling is still repaired
+    assert index.repair("виклали") == "викрали"  # without knowing the everyday word...
+    index.everyday = frozenset({"виклали"})  # ..."they posted" is not "they kidnapped"
+    assert index.repair("виклали") == "виклали" and index.repair("викралі") == "викрали"
+
+
+def test_the_screen_knows_the_words_of_its_benign_training_texts(screen) -> None:  # type: ignore[no-untyped-def]
+    from safeguarding.screen import everyday_words
+
+    words = everyday_words(screen._norm)
+    assert len(words) > 5_000  # NLU examples in seven languages, benign cases and phrases
+    assert screen._index.everyday >= words
