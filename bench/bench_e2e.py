@@ -8,7 +8,9 @@ starts `caseline serve` (a separate process, embedded store unless --store says 
 with its API base URLs pointed at them, and sends realistic webhook payloads from many
 contacts at a fixed rate (open loop). It reports throughput and webhook-to-reply latency
 (first reply seen at the fake API), and for the risk messages (1 in 50) the time until the
-case is visible in the queue API. Then it runs the same Telegram load against a bare
+case is visible in the queue API (the queue list does not show contacts, so a probe opens each
+new case once, an audited request: once the server is saturated that figure includes the
+probe's own queueing behind the load). Then it runs the same Telegram load against a bare
 aiogram webhook echo bot (bench/bare_aiogram_echo.py) and prints the ratio.
 
 Two kinds of load, per channel:
