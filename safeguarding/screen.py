@@ -19,7 +19,6 @@ from pathlib import Path
 
 from caseline.pickle_cache import content_key, load_pickle, save_pickle
 from safeguarding.combine import Evidence, combine
-from safeguarding.lexicon import DEFAULT_DIR as DEFAULT_LEXICON_DIR
 from safeguarding.lexicon import EXACT, Pattern, Problem, Spec, load_dir
 from safeguarding.matcher import FUZZY_MIN, PatternIndex
 from safeguarding.model import (
@@ -120,7 +119,7 @@ class RiskScreen:
     @classmethod
     def _compiled(cls, lexicon_dir: Path | None, cache_dir: Path) -> RiskScreen:
         """The lexicons compiled, from the cache when the files and this code are unchanged."""
-        files = sorted({*(lexicon_dir or DEFAULT_LEXICON_DIR).glob("*.yml"), *training_files(lexicon_dir)})
+        files = training_files(lexicon_dir)  # the lexicons and the texts everyday_words reads
         code = sorted(Path(__file__).resolve().parent.glob("*.py"))
         path = cache_dir / f"lexicons-{content_key('lexicons:2', [*files, *code])[:32]}.pkl"
         cached = load_pickle(path, cls)

@@ -649,14 +649,8 @@ class SqliteConversationStore(ConversationStore):
     # -- the message path ----------------------------------------------------------------
     async def ensure_conversation(self, contact_id: str, channel: str, platform_user_id: str) -> None:
         def op(c: sqlite3.Connection, keys: Keys) -> None:
-            if c.execute("SELECT 1 FROM conversations WHERE contact_id = ?", (contact_id,)).fetchone():
-                return
-            c.execute(
-                "INSERT INTO conversations (contact_id, channel, platform_user_id, state, updated_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (contact_id, channel, FieldCipher.seal(keys(contact_id), CONV_USER, platform_user_id),
-                 FieldCipher.seal_json(keys(contact_id), CONV_STATE, {}), _ts(datetime.now(UTC))),
-            )
+            if not c.execute("SELECT 1 FROM conversations WHERE contact_id = ?", (contact_id,)).fetchone():
+                _insert_conversation(c, contact_id, channel, platform_user_id, keys(contact_id), datetime.now(UTC))
 
         await self._write([contact_id], op)
 
@@ -666,19 +660,8 @@ class SqliteConversationStore(ConversationStore):
         def op(c: sqlite3.Connection, keys: Keys) -> int | None:
             key = keys(cid)
             if not c.execute("SELECT 1 FROM conversations WHERE contact_id = ?", (cid,)).fetchone():
-                c.execute(
-                    "INSERT INTO conversations (contact_id, channel, platform_user_id, state, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (cid, message.channel, FieldCipher.seal(key, CONV_USER, message.platform_user_id),
-                     FieldCipher.seal_json(key, CONV_STATE, {}), _ts(datetime.now(UTC))),
-                )
-            cur = c.execute(
-                "INSERT OR IGNORE INTO inbound (channel, platform_message_id, contact_id, body,"
-                " received_at) VALUES (?, ?, ?, ?, ?)",
-                (message.channel, message.platform_message_id, cid,
-                 FieldCipher.seal_json(key, INBOUND_BODY, message.to_json()), _ts(message.received_at)),
-            )
-            return cur.lastrowid if cur.rowcount == 1 else None
+                _insert_conversation(c, cid, message.channel, message.platform_user_id, key, datetime.now(UTC))
+            return _insert_inbound(c, message, key)
 
         return await self._write([cid], op)
 
@@ -699,23 +682,12 @@ class SqliteConversationStore(ConversationStore):
             key = keys(cid)
             row = c.execute("SELECT * FROM conversations WHERE contact_id = ?", (cid,)).fetchone()
             if row is None:
-                c.execute(
-                    "INSERT INTO conversations (contact_id, channel, platform_user_id, state, updated_at,"
-                    " lease_owner, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (cid, message.channel, FieldCipher.seal(key, CONV_USER, message.platform_user_id),
-                     FieldCipher.seal_json(key, CONV_STATE, {}), _ts(now), owner, _ts(until)),
-                )
-            cur = c.execute(
-                "INSERT OR IGNORE INTO inbound (channel, platform_message_id, contact_id, body,"
-                " received_at) VALUES (?, ?, ?, ?, ?)",
-                (message.channel, message.platform_message_id, cid,
-                 FieldCipher.seal_json(key, INBOUND_BODY, message.to_json()), _ts(message.received_at)),
-            )
-            if cur.rowcount != 1:
+                _insert_conversation(c, cid, message.channel, message.platform_user_id, key, now, (owner, until))
+            seq = _insert_inbound(c, message, key)
+            if seq is None:
                 if row is None:  # cannot happen (a duplicate has a conversation); keep the store tidy
                     raise StoreError(f"duplicate message for a contact without a conversation: {cid}")
                 return None, None
-            seq = int(cur.lastrowid or 0)
             record = InboundRecord(seq, message, "pending")
             if row is None:
                 return seq, (record, Conversation(cid, message.channel, message.platform_user_id, {}, 0, 0))
@@ -872,10 +844,7 @@ class SqliteConversationStore(ConversationStore):
                 " AND p.status = 'pending') ORDER BY o.next_attempt_at, o.id LIMIT ?",
                 (_ts(now), _ts(now), limit),
             ).fetchall()
-            c.executemany(
-                "UPDATE outbox SET lease_owner = ?, lease_until = ?, attempts = attempts + 1 WHERE id = ?",
-                [(owner, _ts(lease_until), r["id"]) for r in rows],
-            )
+            _lease_outbox(c, [r["id"] for r in rows], owner, lease_until)
             keys = self._reader(c)
             return [replace(_outbox_item(r, keys(r["contact_id"])), attempts=r["attempts"] + 1) for r in rows]
 
@@ -1063,6 +1032,33 @@ class SqliteConversationStore(ConversationStore):
         return await self.db.run(op, offload=True)
 
 
+def _insert_conversation(c: sqlite3.Connection, contact_id: str, channel: str, platform_user_id: str,
+                         key: DataKey | None, now: datetime, lease: tuple[str, datetime] | None = None) -> None:
+    owner, until = lease if lease is not None else (None, None)
+    c.execute(
+        "INSERT INTO conversations (contact_id, channel, platform_user_id, state, updated_at, lease_owner,"
+        " lease_until) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (contact_id, channel, FieldCipher.seal(key, CONV_USER, platform_user_id),
+         FieldCipher.seal_json(key, CONV_STATE, {}), _ts(now), owner, None if until is None else _ts(until)),
+    )
+
+
+def _insert_inbound(c: sqlite3.Connection, message: Inbound, key: DataKey | None) -> int | None:
+    """The new message's sequence number; None if its platform id was seen before."""
+    cur = c.execute(
+        "INSERT OR IGNORE INTO inbound (channel, platform_message_id, contact_id, body, received_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (message.channel, message.platform_message_id, message.contact_id,
+         FieldCipher.seal_json(key, INBOUND_BODY, message.to_json()), _ts(message.received_at)),
+    )
+    return cur.lastrowid if cur.rowcount == 1 else None
+
+
+def _lease_outbox(c: sqlite3.Connection, ids: Sequence[int], owner: str, until: datetime) -> None:
+    c.executemany("UPDATE outbox SET lease_owner = ?, lease_until = ?, attempts = attempts + 1 WHERE id = ?",
+                  [(owner, _ts(until), i) for i in ids])
+
+
 def _claim_first(c: sqlite3.Connection, draft: OutboxDraft, owner: str, now: datetime,
                  until: datetime) -> list[OutboxItem]:
     """Lease a reply just inserted if it heads its contact's queue (as ``claim_outbox`` would)."""
@@ -1070,8 +1066,7 @@ def _claim_first(c: sqlite3.Connection, draft: OutboxDraft, owner: str, now: dat
                      (draft.contact_id,)).fetchone()
     if head is None or head["key"] != draft.key:
         return []
-    c.execute("UPDATE outbox SET lease_owner = ?, lease_until = ?, attempts = attempts + 1 WHERE id = ?",
-              (owner, _ts(until), head["id"]))
+    _lease_outbox(c, [head["id"]], owner, until)
     return [OutboxItem(head["id"], draft.key, draft.contact_id, draft.channel, draft.platform_user_id, draft.reply,
                        draft.inbound_seq, "pending", 1, now)]
 
