@@ -61,7 +61,11 @@ class Report:
     critical_high: Rate = Rate(0, 0)
     # Reaches a person at all (>= medium), whatever category: what safety hinges on.
     escalated: Rate = Rate(0, 0)
+    escalated_by_lang: dict[str, Rate] = field(default_factory=dict)
     false_flags: Rate = Rate(0, 0)
+    false_flags_by_lang: dict[str, Rate] = field(default_factory=dict)
+    # Benign messages written to look like risk (idioms, cooking, sport) versus ordinary ones.
+    false_flags_traps: Rate = Rate(0, 0)
     canonical: Rate = Rate(0, 0)
     misses: list[tuple[Case, Verdict, str]] = field(default_factory=list)
 
@@ -130,6 +134,9 @@ def evaluate(screen: RiskScreen, cases: Sequence[Case]) -> Report:
     canon = [0, 0]
     by_lang: dict[str, list[int]] = {}
     by_cat: dict[str, list[int]] = {}
+    esc_lang: dict[str, list[int]] = {}
+    ff_lang: dict[str, list[int]] = {}
+    traps = [0, 0]
     for case in cases:
         verdict = screen.screen(case.text, case.lang, case.history)
         if case.risk:
@@ -138,6 +145,7 @@ def evaluate(screen: RiskScreen, cases: Sequence[Case]) -> Report:
             recall[1] += 1
             escalated[0] += verdict.escalates
             escalated[1] += 1
+            _count(esc_lang, case.lang, verdict.escalates)
             lang = by_lang.setdefault(case.lang, [0, 0])
             lang[0] += ok
             lang[1] += 1
@@ -155,6 +163,10 @@ def evaluate(screen: RiskScreen, cases: Sequence[Case]) -> Report:
             flagged = verdict.severity >= Severity.MEDIUM
             benign[0] += flagged
             benign[1] += 1
+            _count(ff_lang, case.lang, flagged)
+            if "benign_trap" in case.tags:
+                traps[0] += flagged
+                traps[1] += 1
             if flagged:
                 report.misses.append((case, verdict, "false flag"))
             passed = ok = not flagged
@@ -167,10 +179,19 @@ def evaluate(screen: RiskScreen, cases: Sequence[Case]) -> Report:
     report.critical_high = Rate(*crit)
     report.escalated = Rate(*escalated)
     report.false_flags = Rate(*benign)
+    report.false_flags_traps = Rate(*traps)
+    report.escalated_by_lang = {k: Rate(*v) for k, v in sorted(esc_lang.items())}
+    report.false_flags_by_lang = {k: Rate(*v) for k, v in sorted(ff_lang.items())}
     report.canonical = Rate(*canon)
     report.recall_by_lang = {k: Rate(*v) for k, v in sorted(by_lang.items())}
     report.recall_by_category = {k: Rate(*v) for k, v in sorted(by_cat.items())}
     return report
+
+
+def _count(slots: dict[str, list[int]], key: str, hit: bool) -> None:
+    slot = slots.setdefault(key, [0, 0])
+    slot[0] += hit
+    slot[1] += 1
 
 
 def format_report(report: Report) -> str:
@@ -178,8 +199,15 @@ def format_report(report: Report) -> str:
     lines += [f"  recall[{k}]: {v.describe()}" for k, v in report.recall_by_lang.items()]
     lines += [f"  recall[{k}]: {v.describe()}" for k, v in report.recall_by_category.items()]
     lines.append(f"escalated to a person (>= medium, any category): {report.escalated.describe()}")
+    lines += [f"  escalated[{k}]: {v.describe()}" for k, v in report.escalated_by_lang.items()]
     lines.append(f"critical rated >= high: {report.critical_high.describe()}")
     lines.append(f"false flags on benign (>= medium): {report.false_flags.describe(upper=True)}")
+    if report.false_flags_traps.total:
+        plain = Rate(report.false_flags.hits - report.false_flags_traps.hits,
+                     report.false_flags.total - report.false_flags_traps.total)
+        lines.append(f"  false flags on look-alikes (benign_trap): {report.false_flags_traps.describe(upper=True)}")
+        lines.append(f"  false flags on other benign: {plain.describe(upper=True)}")
+    lines += [f"  false flags[{k}]: {v.describe(upper=True)}" for k, v in report.false_flags_by_lang.items()]
     canon = report.canonical.describe() if report.canonical.total else "n/a (no canonical cases)"
     lines.append(f"canonical pass rate: {canon}")
     lines.append(f"misses: {len(report.misses)}")

@@ -45,7 +45,9 @@ MODEL_VERSION = "3"
 EVAL_DIR = Path(__file__).resolve().parent / "eval"
 LEXICON_DIR = Path(__file__).resolve().parent / "lexicons"
 NLU_DIR = Path(__file__).resolve().parent.parent / "nlu" / "data"
-# Categories where a confident model may raise to HIGH (danger to life or body, abuse).
+# Categories where a confident model may raise to HIGH: the disclosures the issue rates high
+# (abuse, neglect, self-harm, grooming, sextortion, ideation). Bullying and running-away
+# thoughts are medium by definition; the model never raises to critical.
 HIGH_CATEGORIES: frozenset[str] = frozenset(
     {
         "suicide",
@@ -53,6 +55,8 @@ HIGH_CATEGORIES: frozenset[str] = frozenset(
         "sexual_abuse",
         "physical_abuse",
         "sextortion",
+        "grooming",
+        "neglect",
         "trafficking",
         "exploitation",
         "domestic_violence",
@@ -362,7 +366,12 @@ def score(model: RiskModel, tokenize: Tokenize, text: str, history: Sequence[str
 
 def raise_verdict(verdict: Verdict, text: str, scores: Scores, category: str, threshold: float,
                   threshold_high: float) -> Verdict:
-    """Combine a lexicon verdict with model scores: severity can only go up."""
+    """Combine a lexicon verdict with model scores: severity can only go up.
+
+    When the model flags a message the lexicon already rates as high or higher, its category
+    is still added (last): the lexicon's category decides the response, but the case worker
+    sees what else the message may be. Blind sets showed the lexicon's category often wrong
+    on new wording ("married off for money" filed as exploitation, not trafficking)."""
     raised, _ = scores.flagged(threshold)
     if not raised:
         return verdict
@@ -371,7 +380,10 @@ def raise_verdict(verdict: Verdict, text: str, scores: Scores, category: str, th
     if p >= threshold_high and category in HIGH_CATEGORIES:
         target = Severity.HIGH
     if target <= verdict.severity:
-        return verdict
+        if category in verdict.categories:
+            return verdict
+        extra = Match(0, len(text), f"model:{category}", category, target)
+        return Verdict(verdict.severity, (*verdict.categories, category), (*verdict.matches, extra))
     match = Match(0, len(text), f"model:{category}", category, target)
     cats = (category, *(c for c in verdict.categories if c != category))
     return Verdict(target, cats, (*verdict.matches, match))

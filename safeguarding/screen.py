@@ -183,7 +183,7 @@ class RiskScreen:
         """
         verdict = self.screen_lexicon(text, lang, history)
         model = self.model
-        if model is None or verdict.severity >= Severity.HIGH or not _has_words(text):
+        if model is None or not _has_words(text):
             return verdict
         scores = score(model, self.model_tokens, text, history)
         raised, via_window = scores.flagged(model.threshold)

@@ -36,10 +36,14 @@ def test_raise_verdict_never_lowers(verdict: Verdict, text: str, cur: float, win
     assert out.severity >= verdict.severity
     assert set(verdict.categories) <= set(out.categories)
     assert set(verdict.matches) <= set(out.matches)
-    if out is not verdict:
+    if out is not verdict and out.severity > verdict.severity:  # raised: the model's category leads
         assert out.severity in (Severity.MEDIUM, Severity.HIGH)
         assert out.matches[-1] == Match(0, len(text), f"model:{cat}", cat, out.severity)
         assert out.categories[0] == cat
+    elif out is not verdict:  # not raised: the model's category is added last, nothing else changes
+        assert cat not in verdict.categories
+        assert out.categories == (*verdict.categories, cat)
+        assert out.matches[:-1] == verdict.matches and out.matches[-1].rule == f"model:{cat}"
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -51,8 +55,23 @@ def test_screen_never_below_lexicon(screen: RiskScreen, words: list[str], histor
     combined = screen.screen(text, None, history)
     assert combined.severity >= lexicon.severity
     assert set(lexicon.matches) <= set(combined.matches)
-    if lexicon.severity >= Severity.HIGH:
-        assert combined == lexicon  # the model is not even consulted
+    if lexicon.severity >= Severity.HIGH:  # the model may only add a category, after the lexicon's
+        assert combined.severity == lexicon.severity
+        assert combined.categories[: len(lexicon.categories)] == lexicon.categories
+        assert all(m.rule.startswith("model:") for m in combined.matches[len(lexicon.matches):])
+
+
+def test_a_confident_model_adds_its_category_to_a_high_lexicon_verdict() -> None:
+    """Blind sets: the lexicon rated "they took money and I am to marry their son" HIGH as
+    exploitation; the model's trafficking must reach the case worker too."""
+    text = "uzeo je pare od njih i kaže da se udajem za njihovog sina"
+    lex = Verdict(Severity.HIGH, ("exploitation",), (Match(0, 9, "sr.exploitation.x", "exploitation", Severity.HIGH),))
+    out = M.raise_verdict(lex, text, M.Scores(0.97), "trafficking", 0.8, 0.95)
+    assert out.severity == Severity.HIGH
+    assert out.categories == ("exploitation", "trafficking")
+    assert out.matches[-1] == Match(0, len(text), "model:trafficking", "trafficking", Severity.HIGH)
+    assert M.raise_verdict(lex, text, M.Scores(0.5), "trafficking", 0.8, 0.95) is lex  # not confident
+    assert M.raise_verdict(lex, text, M.Scores(0.97), "exploitation", 0.8, 0.95) is lex  # nothing new
 
 
 def test_raising_rules() -> None:
@@ -71,11 +90,13 @@ def test_raising_rules() -> None:
     assert M.raise_verdict(NO_RISK, text, M.Scores(0.97), "bullying", 0.8, 0.95).severity == Severity.MEDIUM
     # a lexicon MEDIUM is raised to HIGH only by a confident high-category score
     lex_med = Verdict(Severity.MEDIUM, ("grooming",), (Match(0, 3, "en.g", "grooming", Severity.MEDIUM),))
-    assert M.raise_verdict(lex_med, text, M.Scores(0.85), "suicide", 0.8, 0.95) is lex_med
+    below_high = M.raise_verdict(lex_med, text, M.Scores(0.85), "suicide", 0.8, 0.95)
+    assert below_high.severity == Severity.MEDIUM and below_high.categories == ("grooming", "suicide")
     assert M.raise_verdict(lex_med, text, M.Scores(0.99), "suicide", 0.8, 0.95).severity == Severity.HIGH
-    # HIGH/CRITICAL never change
+    # CRITICAL is never changed in severity; a category already there adds nothing
     crit = Verdict(Severity.CRITICAL, ("suicide",), ())
     assert M.raise_verdict(crit, text, M.Scores(1.0), "suicide", 0.8, 0.95) is crit
+    assert M.raise_verdict(crit, text, M.Scores(1.0), "self_harm", 0.8, 0.95).severity == Severity.CRITICAL
 
 
 def test_window_counts_only_new_evidence() -> None:
