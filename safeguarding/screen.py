@@ -178,8 +178,8 @@ class RiskScreen:
     def screen(self, text: str, lang: str | None = None, history: Sequence[str] = ()) -> Verdict:
         """Screen ``text`` in the context of ``history`` (the contact's earlier messages).
 
-        The lexicon decides first; the model is consulted only when it could change the result
-        (lexicon verdict below HIGH) and can only raise the verdict (reference §3.3).
+        The lexicon decides first; the model can only raise the verdict (reference §3.3). On a
+        verdict already high it may add its category, never change the severity.
         """
         verdict = self.screen_lexicon(text, lang, history)
         model = self.model
