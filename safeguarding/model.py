@@ -41,7 +41,7 @@ import yaml
 from caseline.pickle_cache import content_key, load_pickle, save_pickle
 from safeguarding.verdict import Match, Severity, Verdict
 
-MODEL_VERSION = "3"
+MODEL_VERSION = "4"
 EVAL_DIR = Path(__file__).resolve().parent / "eval"
 LEXICON_DIR = Path(__file__).resolve().parent / "lexicons"
 NLU_DIR = Path(__file__).resolve().parent.parent / "nlu" / "data"
@@ -64,7 +64,7 @@ HIGH_CATEGORIES: frozenset[str] = frozenset(
         "violence_to_others",
     }
 )
-MAX_FALSE_FLAGS = 0.025  # held-out benign flagged >= medium, per benign source
+MAX_FALSE_FLAGS = 0.025  # held-out benign the model flags and the lexicon did not, per benign source
 MAX_HIGH_FALSE_FLAGS = 0.005  # held-out benign raised to HIGH by the model
 HISTORY = 2  # earlier messages joined with the current one for split disclosures
 _ANNOTATION = re.compile(r"\[([^\]]+)\](?:\([^)]*\)|\{[^}]*\})")
@@ -490,6 +490,8 @@ def evaluate_heldout(held: Sequence[HeldOut], t: float, t_high: float) -> dict[s
     benign_nlu = [h for h in held if not h.sample.risk and h.sample.source == "nlu"]
     rep["false_flags_cases"] = rate(benign_cases, lambda h: _combined(h, t, t_high).escalates)
     rep["false_flags_nlu"] = rate(benign_nlu, lambda h: _combined(h, t, t_high).escalates)
+    rep["model_added_false_flags_cases"] = rate(
+        benign_cases, lambda h: not h.lexicon.escalates and h.scores.flagged(t)[0])
     rep["false_high_model"] = rate([h for h in held if not h.sample.risk],
                                    lambda h: h.lexicon.severity < Severity.HIGH
                                    and _combined(h, t, t_high).severity >= Severity.HIGH)
@@ -502,8 +504,8 @@ def _frac(pair: Sequence[int]) -> float:
 
 def choose_thresholds(held: Sequence[HeldOut]) -> dict[str, Any]:
     """T: most held-out recall (model alone; the lexicon was tuned on these cases, so combined
-    recall is saturated) with false flags <= 2.5% on held-out benign cases AND on held-out
-    NLU examples. T_high: lowest threshold >= T at which the model's own flags in a HIGH
+    recall is saturated) with false flags the model adds <= 2.5% on held-out benign cases
+    AND on held-out NLU examples. T_high: lowest threshold >= T at which the model's own flags in a HIGH
     category hit at most 0.5% of held-out benign messages and are right (expect >= high)
     at least 90% of the time.
 
@@ -540,7 +542,13 @@ def _high_flag(h: HeldOut, th: float) -> bool:
 
 
 def evaluate_heldout_fast(held: Sequence[HeldOut], t: float) -> tuple[float, float, float]:
-    """(model-alone recall, false flags on benign cases, false flags on NLU) at threshold t."""
+    """(model-alone recall, false flags the model adds on benign cases and on NLU) at threshold t.
+
+    Only the model's own flags count against its budget. The lexicon was tuned on most sets,
+    so its held-out false flags used to be nil and the budget was in effect the model's; with
+    sets the lexicon was never tuned on (train-c/d/e: 1.8% lexicon false flags) they ate the
+    budget and pushed T from 0.92 to 0.97, which cut dev7 (not trained on) escalation from
+    0.96 to 0.89 while the model added no false flag there at either threshold."""
     r = [0, 0]
     fc = [0, 0]
     fn = [0, 0]
@@ -549,7 +557,7 @@ def evaluate_heldout_fast(held: Sequence[HeldOut], t: float) -> tuple[float, flo
             r[0] += _model_caught(h, t)
             r[1] += 1
             continue
-        raised = h.lexicon.escalates or h.scores.flagged(t)[0]
+        raised = not h.lexicon.escalates and h.scores.flagged(t)[0]
         slot = fn if h.sample.source == "nlu" else fc
         slot[0] += raised
         slot[1] += 1
@@ -569,6 +577,8 @@ def format_cv(report: dict[str, Any]) -> str:
              f"held-out critical rated >= high (combined): {pct(report['critical_high_combined'])}",
              f"held-out false flags, benign cases: {pct(report['false_flags_cases'])}",
              f"held-out false flags, NLU examples: {pct(report['false_flags_nlu'])}",
+             f"held-out false flags the model adds, benign cases: "
+             f"{pct(report.get('model_added_false_flags_cases', [0, 0]))}",
              f"held-out benign raised to HIGH by the model: {pct(report['false_high_model'])}"]
     for lang, r in report["by_lang"].items():
         lines.append(f"  [{lang}] recall combined {pct(r['recall_combined'])}, model alone "
