@@ -18,6 +18,7 @@ import click
 
 from safeguarding.evaluate import evaluate, format_report, load_cases
 from safeguarding.lexicon_check import check_dir, check_files
+from safeguarding.model import format_cv
 from safeguarding.screen import RiskScreen
 
 
@@ -73,15 +74,24 @@ def run_screen(screen: RiskScreen, data: str, out: IO[str]) -> int:
               default=None, help="Lexicon directory (default: the bundled lexicons).")
 @click.option("--lexicon-only", is_flag=True,
               help="Skip the learned layer: shows what the lexicons alone catch (for authors).")
+@click.option("--model-report", is_flag=True,
+              help="Print the learned layer's thresholds and its grouped cross-validation figures.")
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def screen_command(eval_files: tuple[Path, ...], lexicon_dir: Path | None, lexicon_only: bool,
-                   files: tuple[Path, ...]) -> None:
+                   model_report: bool, files: tuple[Path, ...]) -> None:
     """Screen JSON lines from stdin: {"text", "lang"?, "id"?, "history"?} -> verdict lines.
 
     With --eval FILE... (more files may follow as arguments) print recall, critical and
-    false-flag rates with Wilson bounds; exit 1 if a canonical case fails.
+    false-flag rates with Wilson bounds; exit 1 if a canonical case fails. --model-report
+    shows how the learned layer was calibrated on the training sets (what the last
+    retraining, e.g. after a lexicon edit, chose and why).
     """
     screen = RiskScreen.load(lexicon_dir, use_model=not lexicon_only)
+    if model_report:
+        if screen.model is None:
+            raise click.UsageError("--model-report needs the learned layer (drop --lexicon-only)")
+        click.echo(format_cv(screen.model.report))
+        return
     if eval_files:
         report = evaluate(screen, load_cases([*eval_files, *files]))
         click.echo(format_report(report))

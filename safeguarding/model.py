@@ -503,11 +503,11 @@ def _frac(pair: Sequence[int]) -> float:
 
 
 def choose_thresholds(held: Sequence[HeldOut]) -> dict[str, Any]:
-    """T: most held-out recall (model alone; the lexicon was tuned on these cases, so combined
-    recall is saturated) with false flags the model adds <= 2.5% on held-out benign cases
-    AND on held-out NLU examples. T_high: lowest threshold >= T at which the model's own flags in a HIGH
-    category hit at most 0.5% of held-out benign messages and are right (expect >= high)
-    at least 90% of the time.
+    """T: most held-out recall (model alone; the lexicon was tuned on many of these cases, so
+    combined recall overstates what a new message meets) with false flags the model adds
+    <= 2.5% on held-out benign cases AND on held-out NLU examples. T_high: lowest threshold
+    >= T at which the model's own flags in a HIGH category hit at most 0.5% of held-out
+    benign messages and are right (expect >= high) at least 90% of the time.
 
     T_high is judged on the model's flags alone, not only where the lexicon stayed below
     HIGH: the lexicon is tuned on these very cases, so below-HIGH held-out messages were
@@ -572,7 +572,8 @@ def format_cv(report: dict[str, Any]) -> str:
 
     lines = [f"thresholds: T={report['threshold']:.2f} T_high={report['threshold_high']:.2f}",
              f"held-out recall, combined screen: {pct(report['recall_combined'])}",
-             f"held-out recall, lexicon alone (tuned on these cases): {pct(report['recall_lexicon'])}",
+             f"held-out recall, lexicon alone (tuned on the older sets, not on dev7 or train-c/d/e): "
+             f"{pct(report['recall_lexicon'])}",
              f"held-out recall, model alone: {pct(report['recall_model_alone'])}",
              f"held-out critical rated >= high (combined): {pct(report['critical_high_combined'])}",
              f"held-out false flags, benign cases: {pct(report['false_flags_cases'])}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from safeguarding.cli import lexicons_group, screen_command
+from safeguarding.screen import RiskScreen
 
 
 def test_screen_outputs_one_line_per_input_in_order() -> None:
@@ -98,3 +100,19 @@ def test_eval_lexicon_only_skips_the_learned_layer(tmp_path: Path, monkeypatch: 
     assert "canonical pass rate: 1.000" in result.output
     failed = CliRunner().invoke(screen_command, ["--eval", str(cases)])
     assert isinstance(failed.exception, AssertionError)
+
+
+def test_model_report_prints_the_learned_layers_calibration(screen: RiskScreen,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a lexicon edit retrains the model, authors can see what the retraining chose."""
+    lexicon_only = copy.copy(screen)
+    lexicon_only.model = None
+    monkeypatch.setattr(RiskScreen, "load", classmethod(
+        lambda cls, lexicon_dir=None, model_cache=None, use_model=True: screen if use_model else lexicon_only))
+    result = CliRunner().invoke(screen_command, ["--model-report"])
+    assert result.exit_code == 0, result.output
+    assert screen.model is not None
+    assert f"thresholds: T={screen.model.threshold:.2f} T_high={screen.model.threshold_high:.2f}" in result.output
+    assert "held-out false flags the model adds, benign cases:" in result.output
+    refused = CliRunner().invoke(screen_command, ["--model-report", "--lexicon-only"])
+    assert refused.exit_code == 2 and "needs the learned layer" in refused.output
