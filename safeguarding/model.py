@@ -65,7 +65,9 @@ HIGH_CATEGORIES: frozenset[str] = frozenset(
     }
 )
 MAX_FALSE_FLAGS = 0.025  # held-out benign the model flags and the lexicon did not, per benign source
-MAX_HIGH_FALSE_FLAGS = 0.005  # held-out benign raised to HIGH by the model
+# Held-out benign raised to HIGH by the model: the reference's T5 allows 1% at >= P1. At 0.5%
+# T_high was 0.94 and dev7 (not trained on) rated 59/64 critical cases >= high; at 1%, 62/64.
+MAX_HIGH_FALSE_FLAGS = 0.01
 HISTORY = 2  # earlier messages joined with the current one for split disclosures
 _ANNOTATION = re.compile(r"\[([^\]]+)\](?:\([^)]*\)|\{[^}]*\})")
 
@@ -506,7 +508,7 @@ def choose_thresholds(held: Sequence[HeldOut]) -> dict[str, Any]:
     """T: most held-out recall (model alone; the lexicon was tuned on many of these cases, so
     combined recall overstates what a new message meets) with false flags the model adds
     <= 2.5% on held-out benign cases AND on held-out NLU examples. T_high: lowest threshold
-    >= T at which the model's own flags in a HIGH category hit at most 0.5% of held-out
+    >= T at which the model's own flags in a HIGH category hit at most 1% of held-out
     benign messages and are right (expect >= high) at least 90% of the time.
 
     T_high is judged on the model's flags alone, not only where the lexicon stayed below
