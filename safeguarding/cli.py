@@ -8,6 +8,7 @@ one buffered writer because the screen is benchmarked through this path.
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from collections.abc import Iterable, Iterator
@@ -87,6 +88,9 @@ def screen_command(eval_files: tuple[Path, ...], lexicon_dir: Path | None, lexic
     retraining, e.g. after a lexicon edit, chose and why).
     """
     screen = RiskScreen.load(lexicon_dir, use_model=not lexicon_only)
+    # The compiled lexicons and the model's vocabulary live as long as the process: without
+    # this every full collection walks them again (as `caseline serve` does, see caseline.cli).
+    gc.freeze()
     if model_report:
         if screen.model is None:
             raise click.UsageError("--model-report needs the learned layer (drop --lexicon-only)")

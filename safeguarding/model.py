@@ -24,6 +24,7 @@ to train. The trained model is cached on disk, keyed by a hash of every training
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import math
 import os
@@ -620,7 +621,15 @@ def load_or_train(tokenize: Tokenize, lexicon: Callable[[Sample], Verdict], lexi
     code = [here / name for name in ("model.py", "normalise.py", "matcher.py", "screen.py")]
     key = content_key(f"risk-model:{MODEL_VERSION}", [*training_files(lexicon_dir), *code], here.parent)
     path = (cache_dir or default_cache_dir()) / f"risk-model-{key[:32]}.pkl"
-    model = load_pickle(path, RiskModel)
+    # Unpickling the vocabulary (over 100,000 features) allocates only long-lived objects; the
+    # cyclic collector scanning them again and again doubled the load time.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        model = load_pickle(path, RiskModel)
+    finally:
+        if collecting:
+            gc.enable()
     if model is None:
         model = train(tokenize, lexicon, lexicon_dir)
         with contextlib.suppress(OSError):  # a read-only cache dir costs start-up time, never the screen

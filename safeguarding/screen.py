@@ -185,7 +185,8 @@ class RiskScreen:
         model = self.model
         if model is None or not _has_words(text):
             return verdict
-        scores = score(model, self.model_tokens, text, history)
+        # On a verdict already high the model only names a category: the current message is enough.
+        scores = score(model, self.model_tokens, text, history if verdict.severity < Severity.HIGH else ())
         raised, via_window = scores.flagged(model.threshold)
         if not raised:
             return verdict
