@@ -73,6 +73,10 @@ ESCALATE_WITH: dict[str, frozenset[str]] = {
 }
 
 
+# A concern (medium) with a sign that it is happening now is a disclosure to act on (high).
+URGENT = ("timeframe", "hiding")
+
+
 def combine(evidence: Sequence[Evidence]) -> list[Evidence]:
     """Extra evidence produced by combination rules (at least one part in the current turn)."""
     out: list[Evidence] = []
@@ -109,5 +113,19 @@ def combine(evidence: Sequence[Evidence]) -> list[Evidence]:
                 Evidence(anchor.start, anchor.end, f"combo:{ev.category}+{signal}", ev.category,
                          Severity.CRITICAL, None, True)
             )
+            break
+    for signal in URGENT:
+        cues = by_signal.get(signal)
+        cue = next((c for c in reversed(cues) if c.current), None) if cues else None
+        if cue is None:
+            continue
+        raised = {o.category for o in out}
+        for ev in evidence:
+            if ev.signal or ev.severity != Severity.MEDIUM or ev.category not in ESCALATE_WITH[signal]:
+                continue
+            if ev.category in raised:  # already made critical or high by a stronger rule
+                continue
+            out.append(Evidence(cue.start, cue.end, f"combo:{ev.category}+{signal}", ev.category,
+                                Severity.HIGH, None, True))
             break
     return out

@@ -618,7 +618,9 @@ def train(tokenize: Tokenize, lexicon: Callable[[Sample], Verdict], lexicon_dir:
 def load_or_train(tokenize: Tokenize, lexicon: Callable[[Sample], Verdict], lexicon_dir: Path | None = None,
                   cache_dir: Path | None = None) -> RiskModel:
     here = Path(__file__).resolve().parent
-    code = [here / name for name in ("model.py", "normalise.py", "matcher.py", "screen.py")]
+    # Every module of the screen: the lexicon verdicts (combine.py, lexicon.py ...) pick the
+    # thresholds and the negatives, so a change to any of them must retrain.
+    code = sorted(here.glob("*.py"))
     key = content_key(f"risk-model:{MODEL_VERSION}", [*training_files(lexicon_dir), *code], here.parent)
     path = (cache_dir or default_cache_dir()) / f"risk-model-{key[:32]}.pkl"
     # Unpickling the vocabulary (over 100,000 features) allocates only long-lived objects; the

@@ -81,6 +81,18 @@ def test_ideation_with_timeframe_is_critical(screen: RiskScreen) -> None:
     assert screen.screen("I'm going to end it all tonight").severity == Severity.CRITICAL
 
 
+def test_a_concern_happening_now_is_high(screen: RiskScreen) -> None:
+    """Running-away thoughts are medium; leaving tonight is a disclosure to act on."""
+    thoughts = screen.screen_lexicon("i want to run away from home")
+    assert thoughts.severity == Severity.MEDIUM
+    now = screen.screen_lexicon("i want to run away from home tonight")
+    assert now.severity == Severity.HIGH
+    assert [m.rule for m in now.matches].count("combo:runaway+timeframe") == 1
+    leaving = screen.screen_lexicon("im running away tonight")
+    assert leaving.severity == Severity.CRITICAL
+    assert [m.rule for m in leaving.matches].count("combo:runaway+timeframe") == 1
+
+
 @pytest.mark.parametrize(
     "text",
     [
