@@ -73,8 +73,9 @@ ESCALATE_WITH: dict[str, frozenset[str]] = {
 }
 
 
-# A concern (medium) with a sign that it is happening now is a disclosure to act on (high).
-URGENT = ("timeframe", "hiding")
+# A concern (medium: running-away thoughts, negated ideation...) with a sign that it is
+# happening now, or with the means at hand, is a disclosure to act on (high).
+URGENT = ("timeframe", "hiding", "means")
 
 
 def combine(evidence: Sequence[Evidence]) -> list[Evidence]:

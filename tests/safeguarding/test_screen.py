@@ -91,6 +91,10 @@ def test_a_concern_happening_now_is_high(screen: RiskScreen) -> None:
     leaving = screen.screen_lexicon("im running away tonight")
     assert leaving.severity == Severity.CRITICAL
     assert [m.rule for m in leaving.matches].count("combo:runaway+timeframe") == 1
+    # negated ideation is medium (never cleared); with the means at hand it is high
+    assert screen.screen_lexicon("i'm not going to kill myself but i think about it").severity == Severity.MEDIUM
+    means = screen.screen_lexicon("i'm not going to kill myself but i have pills saved up")
+    assert means.severity == Severity.HIGH and "combo:suicide+means" in [m.rule for m in means.matches]
 
 
 @pytest.mark.parametrize(
