@@ -23,10 +23,19 @@ MONGO_URI = os.environ.get("CASELINE_TEST_MONGODB_URI", "")
 BACKENDS = ["sqlite", "mongo-real" if MONGO_URI else "mongo-fake"]
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+def _mongo_line() -> str:
     if MONGO_URI:
         return "MongoDB contract tests: REAL server from CASELINE_TEST_MONGODB_URI"
     return "MongoDB contract tests: in-process fake (mongomock); set CASELINE_TEST_MONGODB_URI for a real server"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return _mongo_line()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Also at the end: ``pytest -q`` (the README's command) does not print the header."""
+    terminalreporter.write_line(_mongo_line())
 
 
 @pytest.fixture(scope="session")
