@@ -146,13 +146,9 @@ def evaluate(screen: RiskScreen, cases: Sequence[Case]) -> Report:
             escalated[0] += verdict.escalates
             escalated[1] += 1
             _count(esc_lang, case.lang, verdict.escalates)
-            lang = by_lang.setdefault(case.lang, [0, 0])
-            lang[0] += ok
-            lang[1] += 1
-            for cat in case.categories[:1]:
-                slot = by_cat.setdefault(cat, [0, 0])
-                slot[0] += ok
-                slot[1] += 1
+            _count(by_lang, case.lang, ok)
+            if case.categories:
+                _count(by_cat, case.categories[0], ok)
             if case.expect == Severity.CRITICAL:
                 crit[0] += verdict.severity >= Severity.HIGH
                 crit[1] += 1

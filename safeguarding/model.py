@@ -373,8 +373,8 @@ def raise_verdict(verdict: Verdict, text: str, scores: Scores, category: str, th
 
     When the model flags a message the lexicon already rates as high or higher, its category
     is still added (last): the lexicon's category decides the response, but the case worker
-    sees what else the message may be. Blind sets showed the lexicon's category often wrong
-    on new wording ("married off for money" filed as exploitation, not trafficking)."""
+    sees what else the message may be. dev7 (ex-heldout7) showed the lexicon's category often
+    wrong on new wording ("married off for money" filed as exploitation, not trafficking)."""
     raised, _ = scores.flagged(threshold)
     if not raised:
         return verdict
@@ -382,12 +382,11 @@ def raise_verdict(verdict: Verdict, text: str, scores: Scores, category: str, th
     target = Severity.MEDIUM
     if p >= threshold_high and category in HIGH_CATEGORIES:
         target = Severity.HIGH
+    match = Match(0, len(text), f"model:{category}", category, target)
     if target <= verdict.severity:
         if category in verdict.categories:
             return verdict
-        extra = Match(0, len(text), f"model:{category}", category, target)
-        return Verdict(verdict.severity, (*verdict.categories, category), (*verdict.matches, extra))
-    match = Match(0, len(text), f"model:{category}", category, target)
+        return Verdict(verdict.severity, (*verdict.categories, category), (*verdict.matches, match))
     cats = (category, *(c for c in verdict.categories if c != category))
     return Verdict(target, cats, (*verdict.matches, match))
 
@@ -582,7 +581,7 @@ def format_cv(report: dict[str, Any]) -> str:
              f"held-out false flags, benign cases: {pct(report['false_flags_cases'])}",
              f"held-out false flags, NLU examples: {pct(report['false_flags_nlu'])}",
              f"held-out false flags the model adds, benign cases: "
-             f"{pct(report.get('model_added_false_flags_cases', [0, 0]))}",
+             f"{pct(report['model_added_false_flags_cases'])}",
              f"held-out benign raised to HIGH by the model: {pct(report['false_high_model'])}"]
     for lang, r in report["by_lang"].items():
         lines.append(f"  [{lang}] recall combined {pct(r['recall_combined'])}, model alone "
